@@ -1,0 +1,247 @@
+"""Helpers the format parsers share: pages, dates, names, labelled abstracts and unique keys.
+
+Each parser turns its own format into plain values; these helpers make the values look the same
+whichever format they came from, so that merging and deduplication compare like with like.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Iterable
+
+from kb.ids import make_source_key
+from kb.models import CorpusProblem, Provenance
+
+# Fields a literature service vouches for when a record comes from its own response.
+BIBLIOGRAPHIC_FIELDS = ("title", "authors", "container", "year", "volume", "issue", "pages")
+
+_DASHES = re.compile(r"\s*[-\u2010-\u2015\u2212]+\s*")
+_MONTHS = {name: number for number, names in enumerate((
+    ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",),
+    ("jun", "june"), ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"),
+    ("oct", "october"), ("nov", "november"), ("dec", "december")), start=1) for name in names}
+_YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
+
+# Words that make up the section labels of structured abstracts ("METHODS AND RESULTS",
+# "DESIGN, SETTING, AND PARTICIPANTS"). A closed list, because an upper-case run at the start of
+# a sentence is as often an acronym ("HIV", "BMI") as a label.
+_LABEL_WORDS = frozenset("""
+    ABSTRACT AIM AIMS ANALYSES ANALYSIS APPLICATION APPROACH AUTHORS' AVAILABILITY BACKGROUND
+    CASE CLINICAL COLLECTION COMMENT COMMENTS CONCLUSION CONCLUSIONS CONTEXT CRITERIA DATA DESIGN
+    DISCUSSION ELIGIBILITY ENHANCED EVIDENCE EXPERIMENTAL EXPOSURE EXPOSURES EXTRACTION FINDINGS
+    FUNDING GENERAL HYPOTHESIS IMPLEMENTATION IMPLICATIONS IMPORTANCE INTERPRETATION INTERVENTION
+    INTERVENTIONS INTRODUCTION LIMITATIONS MAIN MATERIAL MATERIALS MEASURE MEASUREMENTS MEASURES
+    METHOD METHODOLOGY METHODS MOTIVATION OBJECTIVE OBJECTIVES OUTCOME OUTCOMES PARTICIPANTS
+    PATIENT PATIENTS POPULATION PRESENTATION PRINCIPAL PURPOSE RATIONALE RECENT REGISTRATION
+    RELEVANCE REPORT RESEARCH RESULT RESULTS REVIEW SCOPE SEARCH SELECTION SETTING SETTINGS
+    SIGNIFICANCE SOURCES STRATEGY STUDY SUBJECTS SUMMARY SYNTHESIS TRIAL UNLABELLED VERSION
+""".split())
+_LABEL_JOINERS = frozenset({"AND", "OF", "&", "OR", "THE", "FOR", "TO"})
+_LABEL_TOKEN = re.compile(r"([A-Z][A-Z']*(?:\(S\))?|&)([\s,/]*)")
+
+
+def clean(text: object) -> str:
+    """Collapse whitespace (and decode stray HTML entities) in a text value."""
+    if text is None:
+        return ""
+    return " ".join(html.unescape(str(text)).split())
+
+
+def normalize_pages(pages: str) -> str:
+    """Write a page range with one hyphen and expand MEDLINE's abbreviated ends.
+
+    >>> normalize_pages("351--4"), normalize_pages("e2305772120"), normalize_pages("1195 - 202")
+    ('351-354', 'e2305772120', '1195-1202')
+    """
+    text = _DASHES.sub("-", clean(pages))
+    match = re.fullmatch(r"(\D*)(\d+)-(\D*)(\d+)", text)
+    if match:
+        prefix, first, prefix2, last = match.groups()
+        if (not prefix2 or prefix2 == prefix) and len(last) < len(first):
+            last = first[: len(first) - len(last)] + last
+            return f"{prefix}{first}-{prefix}{last}"
+    return text
+
+
+def month_number(value: str) -> int | None:
+    """Read a month written as a number or an English name or abbreviation.
+
+    >>> month_number("Feb"), month_number("9"), month_number("Spring")
+    (2, 9, None)
+    """
+    text = value.strip().lower().rstrip(".")
+    if text.isdigit() and 1 <= int(text) <= 12:
+        return int(text)
+    return _MONTHS.get(text) or _MONTHS.get(text[:3])
+
+
+def year_from(value: object) -> int | None:
+    """The first plausible four-digit year in *value* ("2020 Feb", "1998 Dec-1999 Jan")."""
+    match = _YEAR.search(str(value or ""))
+    return int(match.group(1)) if match else None
+
+
+def person(family: str, given: str = "") -> str:
+    """An author as "Family, Given" (the form Source.authors uses), or "" when there is none."""
+    family, given = clean(family), clean(given)
+    if family and given:
+        return f"{family}, {given}"
+    return family or given
+
+
+_PARTICLES = {"van", "von", "der", "den", "de", "del", "della", "da", "di", "du", "le", "la", "dos",
+              "das", "ter", "ten", "bin", "al", "el"}
+
+
+def person_from_display(name: str) -> str:
+    """Turn "Given Family" (as OpenAlex writes names) into "Family, Given".
+
+    Lower-case particles stay with the family name; names already holding a comma are kept.
+
+    >>> person_from_display("Heather Piwowar"), person_from_display("Ludwig van Beethoven")
+    ('Piwowar, Heather', 'van Beethoven, Ludwig')
+    """
+    text = clean(name)
+    if not text or "," in text:
+        return text
+    words = text.split()
+    if len(words) == 1:
+        return text
+    start = len(words) - 1
+    while start > 1 and words[start - 1].lower() in _PARTICLES:
+        start -= 1
+    return person(" ".join(words[start:]), " ".join(words[:start]))
+
+
+def take_label(text: str) -> tuple[str, str]:
+    """Split a leading structured-abstract label off *text*: ("LABEL", rest) or ("", text).
+
+    The label is a run of known label words, ended by a colon or followed by the sentence.
+
+    >>> take_label("METHODS AND RESULTS In 30 obese subjects ...")
+    ('METHODS AND RESULTS', 'In 30 obese subjects ...')
+    >>> take_label("BACKGROUND: HIV is common."), take_label("HIV is common.")
+    (('BACKGROUND', 'HIV is common.'), ('', 'HIV is common.'))
+    """
+    stripped = text.lstrip()
+    words: list[str] = []
+    end = 0
+    position = 0
+    while True:
+        match = _LABEL_TOKEN.match(stripped, position)
+        if not match:
+            break
+        word = match.group(1)
+        bare = word.replace("(S)", "")
+        if bare not in _LABEL_WORDS and not (words and bare in _LABEL_JOINERS):
+            break
+        words.append(word)
+        position = match.end()
+        if bare in _LABEL_WORDS:
+            end = match.start(2)  # the label ends after its last real label word
+        if not match.group(2):
+            break
+    if not end:
+        return "", text.strip()
+    label = stripped[:end].strip().rstrip(",/")
+    rest = stripped[end:].lstrip(" ,/")
+    if rest.startswith(":"):
+        rest = rest[1:].lstrip()
+    elif rest[:1].islower() or not rest:
+        return "", text.strip()  # "RESULTS were ..." is a sentence, not a label
+    return label, rest.strip()
+
+
+def sections_from_sentences(sentences: Iterable[str], structured: bool = True
+                            ) -> tuple[tuple[str, str], ...]:
+    """Group sentences into (label, text) sections, starting a section at each labelled sentence."""
+    sections: list[tuple[str, list[str]]] = []
+    for sentence in sentences:
+        sentence = clean(sentence)
+        if not sentence:
+            continue
+        label, rest = take_label(sentence) if structured else ("", sentence)
+        if label or not sections:
+            sections.append((label, [rest] if rest else []))
+        else:
+            sections[-1][1].append(rest)
+    return tuple((label, " ".join(parts)) for label, parts in sections if parts or label)
+
+
+_INLINE_LABEL = re.compile(r"(?:(?<=^)|(?<=[.?!)\]] ))([A-Z][A-Z ,/&'()]{2,}[A-Z)]):\s")
+
+
+def sections_from_text(text: str) -> tuple[tuple[str, str], ...]:
+    """Split an abstract written as "BACKGROUND: ... METHODS: ..." into sections.
+
+    Only an abstract that *starts* with a label counts as structured; otherwise it is one section.
+    """
+    text = clean(text)
+    if not text:
+        return ()
+    matches = [m for m in _INLINE_LABEL.finditer(text) if take_label(m.group(0))[0]]
+    if not matches or matches[0].start() != 0:
+        return (("", text),)
+    sections = []
+    for match, following in zip(matches, [*matches[1:], None], strict=True):
+        body = text[match.end(): following.start() if following else len(text)].strip()
+        sections.append((match.group(1).strip(), body))
+    return tuple(sections)
+
+
+def join_sections(sections: Iterable[tuple[str, str]]) -> str:
+    """The plain abstract: each part as "LABEL: text", parts separated by blank lines."""
+    return "\n\n".join(f"{label}: {text}" if label else text for label, text in sections if text)
+
+
+def source_key(authors: tuple[str, ...], year: int | None, title: str) -> str:
+    """The citation key a parser gives a record: family name + year + first title word."""
+    key = make_source_key(authors[0] if authors else "", year, title)
+    return key if key[:1].isalnum() else f"x{key}"
+
+
+def unique_key(key: str, taken: set[str] | dict[str, object]) -> str:
+    """*key*, or *key* with the first free suffix a, b, ..., z, aa, ab, ... when it is taken."""
+    if key not in taken:
+        return key
+    number = 0
+    while True:
+        number += 1
+        suffix = ""
+        n = number
+        while n:
+            n, rest = divmod(n - 1, 26)
+            suffix = chr(ord("a") + rest) + suffix
+        if f"{key}{suffix}" not in taken:
+            return f"{key}{suffix}"
+
+
+def ascii_fold(text: str) -> str:
+    """Lower-case ASCII letters and digits only: the form titles and names are compared in."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    folded = decomposed.encode("ascii", "ignore").decode().lower()
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", folded).split())
+
+
+def problem(provenance: Provenance, message: str, severity: str = "error") -> CorpusProblem:
+    """A CorpusProblem located where *provenance* points."""
+    return CorpusProblem(provenance.file, provenance.line, message, severity)  # type: ignore[arg-type]
+
+
+def verified_marks(fields: Iterable[str], mark: str = "verified") -> dict[str, str]:
+    """The verification map giving *mark* to each of *fields*."""
+    return dict.fromkeys(fields, mark)
+
+
+_BLOCK_TAG = re.compile(r"</?(?:[\w-]+:)?(?:p|sec|title|list|list-item|br|div|label)\b[^>]*>")
+
+
+def strip_markup(text: str) -> str:
+    """Remove XML/HTML tags (JATS <jats:p>, <i>, <sub>) and decode entities.
+
+    Block tags become spaces so paragraphs do not run together; inline tags (<sub>2</sub>)
+    vanish so "H<sub>2</sub>O" stays one word.
+    """
+    return clean(re.sub(r"<[^>]+>", "", _BLOCK_TAG.sub(" ", text)))

@@ -1,0 +1,166 @@
+"""BibTeX parser (bibtexparser v2): one Source per entry; malformed entries become problems."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import bibtexparser
+from bibtexparser import middlewares
+from pylatexenc.latex2text import LatexNodes2Text
+
+from kb.ids import is_source_id, normalize_doi, normalize_pmcid, normalize_pmid
+from kb.ingest import ParseResult
+from kb.models import VERIFICATION_MARKS, CorpusProblem, Provenance, Source
+
+# Fields holding prose, decoded from LaTeX; identifiers and URLs are left exactly as written.
+_TEXT_FIELDS = {"title", "journal", "booktitle", "publisher", "institution", "organization",
+                "abstract", "keywords", "note", "howpublished", "series"}
+_CONTAINER_FIELDS = ("journal", "journaltitle", "booktitle", "publisher", "institution",
+                     "organization", "howpublished")
+_VENUE_FIELDS = ("container", "year", "volume", "issue", "pages")
+_LATEX = LatexNodes2Text(math_mode="verbatim", strict_latex_spaces=True)
+_DASHES = re.compile(r"\s*[-\u2010-\u2015]+\s*")
+
+
+def parse(text: str, origin: str) -> ParseResult:
+    """Parse a .bib file; *origin* names it in problems and provenance."""
+    result = ParseResult()
+    library = bibtexparser.parse_string(
+        text, append_middleware=[middlewares.SeparateCoAuthors(), middlewares.MonthIntMiddleware(True)]
+    )
+    for block in library.failed_blocks:
+        # start_line is 0-based in bibtexparser v2
+        key = getattr(block, "key", "") or _guess_key(getattr(block, "raw", ""))
+        reason = "duplicate entry key" if "Duplicate" in type(block).__name__ else "malformed entry"
+        result.problems.append(CorpusProblem(origin, block.start_line + 1,
+                                             f"{reason} {key!r} skipped: {_first_line(block)}"))
+    for entry in library.entries:
+        line = entry.start_line + 1
+        fields = {name.lower(): f.value for name, f in entry.fields_dict.items()}
+        source, problems = source_from_fields(entry.key, entry.entry_type.lower(), fields,
+                                              Provenance(origin, line))
+        result.problems.extend(problems)
+        if source is not None:
+            result.sources.append(source)
+            result.raw[source.id] = entry.raw or ""
+    return result
+
+
+def source_from_fields(key: str, entry_type: str, fields: dict[str, object],
+                       provenance: Provenance) -> tuple[Source | None, list[CorpusProblem]]:
+    """Build a Source from BibTeX-style fields, reporting what is missing or malformed."""
+    problems: list[CorpusProblem] = []
+
+    def problem(message: str, severity: str = "error") -> None:
+        problems.append(CorpusProblem(provenance.file, provenance.line, message, severity))  # type: ignore[arg-type]
+
+    if not is_source_id(key):
+        problem(f"entry key {key!r} is not a valid id: use letters, digits and _ . : + -")
+        return None, problems
+    text = {name: _decode(value) if name in _TEXT_FIELDS else _plain(value)
+            for name, value in fields.items() if name != "author" and name != "editor"}
+    authors = tuple(_decode(a) for a in _authors(fields.get("author") or fields.get("editor")))
+    title = text.get("title", "")
+    if not title:
+        problem(f"@{entry_type}{{{key}}} has no title: add title = {{...}}")
+        return None, problems
+    year_text = text.get("year", "") or text.get("date", "")[:4]
+    year = int(year_text) if re.fullmatch(r"\d{4}", year_text) else None
+    if year is None:
+        problem(f"@{entry_type}{{{key}}} has no year (or it is not 4 digits): add year = {{YYYY}}")
+        return None, problems
+    raw_doi = text.get("doi", "")
+    doi = normalize_doi(raw_doi)
+    if raw_doi and not doi:
+        problem(f"{key}: doi {raw_doi!r} is not a DOI (expected 10.NNNN/...); left empty", "warning")
+    raw_pmid = text.get("pmid", "")
+    pmid = normalize_pmid(raw_pmid)
+    if raw_pmid and not pmid:
+        problem(f"{key}: pmid {raw_pmid!r} is not a PubMed id (digits only); left empty", "warning")
+    verification, bad_marks = parse_verification(text.get("verification", ""))
+    for bad in bad_marks:
+        problem(f"{key}: verification {bad!r} is not 'field: mark' with a mark from "
+                f"{', '.join(VERIFICATION_MARKS)}", "warning")
+    container = next((text[name] for name in _CONTAINER_FIELDS if text.get(name)), "")
+    keywords = tuple(k.strip() for k in re.split(r"[;,]", text.get("keywords", "")) if k.strip())
+    source = Source(
+        id=key,
+        type=entry_type,
+        title=title,
+        authors=authors,
+        year=year,
+        container=container,
+        volume=text.get("volume", ""),
+        issue=text.get("number", "") or text.get("issue", ""),
+        pages=_DASHES.sub("-", text.get("pages", "")),
+        doi=doi,
+        pmid=pmid,
+        pmcid=normalize_pmcid(text.get("pmcid", "")),
+        url=text.get("url", ""),
+        abstract=text.get("abstract", ""),
+        keywords=keywords,
+        verification=verification,
+        provenance=(provenance,),
+    )
+    return source, problems
+
+
+def parse_verification(value: str) -> tuple[dict[str, str], list[str]]:
+    """Read ``title: verified; venue: unverified`` into a per-field map.
+
+    ``venue`` expands to container, year, volume, issue and pages; a field named on its own
+    overrides it. Parts that are not ``field: mark`` are returned as the second item.
+
+    >>> parse_verification("title: verified; venue: partial; pages: unverified")[0]["pages"]
+    'unverified'
+    """
+    marks: dict[str, str] = {}
+    single: dict[str, str] = {}
+    bad: list[str] = []
+    for part in filter(None, (p.strip() for p in value.split(";"))):
+        name, _, mark = (s.strip() for s in part.partition(":"))
+        if mark not in VERIFICATION_MARKS or not name:
+            bad.append(part)
+            continue
+        name = {"number": "issue", "journal": "container", "author": "authors"}.get(name, name)
+        if name == "venue":
+            marks.update(dict.fromkeys(_VENUE_FIELDS, mark))
+        else:
+            single[name] = mark
+    return marks | single, bad
+
+
+def with_provenance(source: Source, provenance: Provenance) -> Source:
+    """Return *source* with *provenance* appended."""
+    return replace(source, provenance=(*source.provenance, provenance))
+
+
+def _authors(value: object) -> list[str]:
+    if isinstance(value, list):
+        return [str(v).strip() for v in value if str(v).strip()]
+    if isinstance(value, str):
+        return [a.strip() for a in re.split(r"\s+and\s+", value) if a.strip()]
+    return []
+
+
+def _decode(value: object) -> str:
+    text = str(value)
+    if "\\" in text or "{" in text or "$" in text:
+        text = _LATEX.latex_to_text(text)
+    return " ".join(text.split())
+
+
+def _plain(value: object) -> str:
+    return " ".join(str(value).replace("{", "").replace("}", "").split())
+
+
+def _guess_key(raw: str) -> str:
+    match = re.search(r"@\w+\s*[{(]\s*([^,\s]+)", raw)
+    return match.group(1) if match else "?"
+
+
+def _first_line(block: object) -> str:
+    error = getattr(block, "error", None)
+    text = str(error) if error else "could not be parsed"
+    return text.strip().splitlines()[0][:160] if text.strip() else "could not be parsed"

@@ -1,0 +1,345 @@
+"""KnowledgeBase: the one facade the CLI, the web app and the article checker use.
+
+It opens the served build (store + engine), validates requests, expands queries through the
+vocabulary, and returns plain data. Nothing above it knows which engine ranks.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from kb.build import read_manifest, require_build
+from kb.citations import apa, confirmed_identifiers, links, source_card, unconfirmed_fields, vancouver
+from kb.config import Settings
+from kb.errors import BadQuery, NotFound
+from kb.ids import is_claim_id, is_source_id, normalize_doi, normalize_pmid
+from kb.models import TAG_KINDS, Claim, Source
+from kb.query import (
+    FILTER_KINDS,
+    SORTS,
+    STANCE_FILTERS,
+    ClaimHit,
+    EngineQuery,
+    EngineResult,
+    FacetValue,
+    SearchPage,
+    SearchRequest,
+)
+from kb.search import SearchEngine, open_engine
+from kb.store import Store
+
+
+class KnowledgeBase:
+    """A read-only view of one build of the knowledge base."""
+
+    def __init__(self, settings: Settings, build_dir: Path, store: Store, engine: SearchEngine) -> None:
+        self.settings = settings
+        self.build_dir = build_dir
+        self.store = store
+        self.engine = engine
+        self.manifest = read_manifest(build_dir)
+
+    @classmethod
+    def open(cls, settings: Settings) -> KnowledgeBase:
+        """Open the build that index/CURRENT names; IndexUnavailable when there is none."""
+        build_dir = require_build(settings.index_dir)
+        store = Store.read(build_dir)
+        engine = open_engine(build_dir, store.sources, store.claims)
+        return cls(settings, build_dir, store, engine)
+
+    def close(self) -> None:
+        self.engine.close()
+
+    @property
+    def vocabulary(self) -> Any:
+        return self.store.vocabulary
+
+    # --- status and browsing ----------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """The manifest of the served build."""
+        return dict(self.manifest)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts of sources and claims, claims per term of each kind, and tagging coverage."""
+        per_kind: dict[str, Counter[str]] = {kind: Counter() for kind in TAG_KINDS}
+        tagged = 0
+        stances: Counter[str] = Counter()
+        for claim in self.store.claims:
+            for kind, ids in claim.tags.items():
+                per_kind[kind].update(ids)
+            if claim.tags.get("condition") or claim.tags.get("mechanism"):
+                tagged += 1
+            stances[claim.stance or "none"] += 1
+        total = len(self.store.claims)
+        vocab = self.store.vocabulary
+        return {
+            "sources": len(self.store.sources),
+            "claims": total,
+            "claims_tagged_condition_or_mechanism": tagged,
+            "tagged_share": round(tagged / total, 4) if total else 0.0,
+            "claims_by_stance": dict(sorted(stances.items())),
+            **{f"claims_per_{kind}": {term: {"label": vocab.label(term), "claims": count}
+                                      for term, count in per_kind[kind].most_common()}
+               for kind in ("condition", "mechanism", "intervention", "design", "outcome")},
+        }
+
+    def vocabulary_terms(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Every vocabulary term with the number of claims tagged with it or a descendant."""
+        if kind is not None and kind not in TAG_KINDS:
+            raise BadQuery(f"Unknown kind {kind!r}: use one of {', '.join(TAG_KINDS)}")
+        vocab = self.store.vocabulary
+        direct: Counter[str] = Counter()
+        for claim in self.store.claims:
+            for ids in claim.tags.values():
+                direct.update(ids)
+        result = []
+        for term in vocab.terms.values():
+            if kind and term.kind != kind:
+                continue
+            data = term.to_dict()
+            data["claims"] = direct.get(term.id, 0)
+            data["claims_including_narrower"] = sum(direct.get(t, 0) for t in vocab.descendants(term.id))
+            result.append(data)
+        return result
+
+    def evidence_map(self, rows: str = "condition", columns: str = "mechanism") -> dict[str, Any]:
+        """Claim counts for every (row term, column term) pair, with the strongest evidence level."""
+        for kind in (rows, columns):
+            if kind not in TAG_KINDS:
+                raise BadQuery(f"Unknown kind {kind!r} for the evidence map: use one of {', '.join(TAG_KINDS)}")
+        if rows == columns:
+            raise BadQuery("Choose two different kinds for the evidence map's rows and columns")
+        cells: dict[tuple[str, str], dict[str, Any]] = {}
+        for claim in self.store.claims:
+            source = self.store.source_by_id[claim.source_id]
+            for row in claim.tags.get(rows, ()):
+                for column in claim.tags.get(columns, ()):
+                    cell = cells.setdefault((row, column), {"claims": 0, "best_level": None})
+                    cell["claims"] += 1
+                    level = source.evidence_level
+                    if level is not None and (cell["best_level"] is None or level < cell["best_level"]):
+                        cell["best_level"] = level
+        vocab = self.store.vocabulary
+        row_ids = sorted({r for r, _ in cells}, key=lambda t: -sum(c["claims"] for (r, _), c in cells.items() if r == t))
+        col_ids = sorted({c for _, c in cells}, key=lambda t: -sum(v["claims"] for (_, c), v in cells.items() if c == t))
+        return {
+            "rows": [{"id": r, "label": vocab.label(r), "kind": rows} for r in row_ids],
+            "columns": [{"id": c, "label": vocab.label(c), "kind": columns} for c in col_ids],
+            "cells": [{"row": r, "column": c, **cells[(r, c)]} for r in row_ids for c in col_ids
+                      if (r, c) in cells],
+        }
+
+    # --- records ----------------------------------------------------------------------
+
+    def source(self, source_id: str) -> Source:
+        """The source with this id (or a DOI/PMID as "doi:..."/"pmid:..."); NotFound otherwise."""
+        found = self.find_source(source_id)
+        if found is None:
+            raise NotFound(f"No source {source_id!r}: search for it, or list sources with: kb stats")
+        return found
+
+    def find_source(self, identifier: str) -> Source | None:
+        """Look a source up by id, "doi:...", a bare DOI, or "pmid:..."; None if unknown."""
+        if len(identifier) > 300:
+            return None
+        if identifier in self.store.source_by_id:
+            return self.store.source_by_id[identifier]
+        doi = normalize_doi(identifier)
+        if doi:
+            return self.store.source_by_doi.get(doi)
+        if identifier.lower().startswith("pmid:"):
+            return self.store.source_by_pmid.get(normalize_pmid(identifier))
+        return None
+
+    def claims_for(self, source_id: str) -> list[Claim]:
+        return list(self.store.claims_by_source.get(source_id, []))
+
+    def claim(self, claim_id: str) -> Claim:
+        if not is_claim_id(claim_id) or claim_id not in self.store.claim_by_id:
+            raise NotFound(f"No claim {claim_id!r}: claim ids look like <source id>-<10 hex digits>")
+        return self.store.claim_by_id[claim_id]
+
+    def design_label(self, source: Source) -> str:
+        return self.store.vocabulary.label(source.design) if source.design else ""
+
+    def card(self, source: Source) -> dict[str, Any]:
+        return source_card(source, self.design_label(source))
+
+    def source_view(self, source_id: str) -> dict[str, Any]:
+        """A source with its citations, verification, and its claims grouped by stance."""
+        if not is_source_id(source_id) and not normalize_doi(source_id):
+            raise NotFound(f"No source {source_id!r}: source ids are citation keys such as "
+                           "berman2000antidepressant")
+        source = self.source(source_id)
+        claims = self.claims_for(source.id)
+        data = source.to_dict()
+        data.update({
+            "citation": {"vancouver": vancouver(source), "apa": apa(source)},
+            "identifiers": confirmed_identifiers(source),
+            "unconfirmed_fields": unconfirmed_fields(source),
+            "links": links(source),
+            "design_label": self.design_label(source) or None,
+            "claims": [self._claim_dict(c) for c in claims],
+        })
+        if not source.is_confirmed("doi"):
+            data["doi"] = None
+        if not source.is_confirmed("pmid"):
+            data["pmid"] = None
+        data["unconfirmed_identifiers"] = {n: getattr(source, n) for n in ("doi", "pmid")
+                                           if getattr(source, n) and not source.is_confirmed(n)}
+        return data
+
+    def _claim_dict(self, claim: Claim) -> dict[str, Any]:
+        data = claim.to_dict()
+        vocab = self.store.vocabulary
+        data["tag_labels"] = {kind: [{"id": t, "label": vocab.label(t)} for t in ids]
+                              for kind, ids in claim.tags.items()}
+        return data
+
+    def claim_view(self, claim_id: str, related: int = 10) -> dict[str, Any]:
+        """A claim, its source, and claims of other sources that share its terms."""
+        claim = self.claim(claim_id)
+        source = self.store.source_by_id[claim.source_id]
+        data = self._claim_dict(claim)
+        data["source"] = self.card(source)
+        data["related"] = [
+            {**self._claim_dict(other), "source": self.card(self.store.source_by_id[other.source_id]),
+             "shared_terms": shared}
+            for other, shared in self.related_claims(claim, related)
+        ]
+        return data
+
+    def related_claims(self, claim: Claim, limit: int = 10) -> list[tuple[Claim, list[str]]]:
+        """Claims of other sources ranked by the search engine on this claim's text and terms."""
+        request = EngineQuery(text=_as_plain_words(claim.text), limit=limit * 3, facets=False,
+                              expansions=self._expansions(claim.text))
+        result = self.engine.search_claims(request)
+        mine = {t for ids in claim.tags.values() for t in ids}
+        found: list[tuple[Claim, list[str]]] = []
+        for hit in result.hits:
+            other = self.store.claim_by_id.get(hit.id)
+            if other is None or other.source_id == claim.source_id:
+                continue
+            shared = sorted(mine & {t for ids in other.tags.values() for t in ids})
+            found.append((other, shared))
+            if len(found) >= limit:
+                break
+        return found
+
+    # --- search -----------------------------------------------------------------------
+
+    def _expansions(self, text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        vocab = self.store.vocabulary
+        seen: dict[str, tuple[str, ...]] = {}
+        for term, _, _ in vocab.find(text):
+            if term.id not in seen:
+                seen[term.id] = tuple(vocab.phrases(term.id))
+        return tuple(seen.items())
+
+    def validate(self, request: SearchRequest) -> SearchRequest:
+        """Check a request against limits and the vocabulary; BadQuery says how to fix it."""
+        s = self.settings
+        if len(request.q) > s.max_query_chars:
+            raise BadQuery(f"The query is {len(request.q)} characters long; the limit is "
+                           f"{s.max_query_chars}: shorten it to the key words")
+        if request.sort not in SORTS:
+            raise BadQuery(f"Unknown sort {request.sort!r}: use one of {', '.join(SORTS)}")
+        if request.page < 1:
+            raise BadQuery("page must be 1 or more")
+        if not 1 <= request.limit <= s.max_page_size:
+            raise BadQuery(f"limit must be between 1 and {s.max_page_size}")
+        vocab = self.store.vocabulary
+        filters: dict[str, tuple[str, ...]] = {}
+        for kind, values in request.filters.items():
+            if kind not in FILTER_KINDS:
+                raise BadQuery(f"Unknown filter {kind!r}: use one of {', '.join(FILTER_KINDS)}")
+            resolved = []
+            for value in values:
+                term = vocab.resolve(value, kind)
+                if term is None:
+                    valid = ", ".join(t.id for t in vocab.of_kind(kind))
+                    raise BadQuery(f"Unknown {kind} {value!r}: valid values are {valid}")
+                resolved.append(term.id)
+            if resolved:
+                filters[kind] = tuple(dict.fromkeys(resolved))
+        for stance in request.stance:
+            if stance not in STANCE_FILTERS:
+                raise BadQuery(f"Unknown stance {stance!r}: use one of {', '.join(STANCE_FILTERS)}")
+        for source_id in request.sources:
+            if source_id not in self.store.source_by_id:
+                raise BadQuery(f"Unknown source {source_id!r}: use a source id such as "
+                               f"{next(iter(self.store.source_by_id), 'key2020word')}")
+        if request.year_from and request.year_to and request.year_from > request.year_to:
+            raise BadQuery("year_from is after year_to: swap them")
+        if not request.q.strip() and not filters and not request.sources:
+            raise BadQuery("Empty search: type some words or choose a filter, for example: "
+                           "q=ketamine or condition=" + next((t.id for t in vocab.of_kind("condition")), "..."))
+        return replace(request, filters=filters)
+
+    def search(self, request: SearchRequest) -> SearchPage:
+        """Search claims; every hit carries its source."""
+        request = self.validate(request)
+        expansions = self._expansions(request.q) if request.expand else ()
+        engine_query = EngineQuery(
+            text=request.q, expansions=expansions, filters=request.filters,
+            sources=request.sources, stance=request.stance, year_from=request.year_from,
+            year_to=request.year_to, sort=request.sort, offset=(request.page - 1) * request.limit,
+            limit=request.limit, facets=True,
+        )
+        result = self.engine.search_claims(engine_query)
+        return self._page(request, result, expansions)
+
+    def _page(self, request: SearchRequest, result: EngineResult,
+              expansions: tuple[tuple[str, tuple[str, ...]], ...]) -> SearchPage:
+        vocab = self.store.vocabulary
+        hits = []
+        for hit in result.hits:
+            claim = self.store.claim_by_id[hit.id]
+            source = self.store.source_by_id[claim.source_id]
+            hits.append(ClaimHit(claim=self._claim_dict(claim), source=self.card(source),
+                                 score=hit.score, highlight=hit.highlight))
+        facets: dict[str, tuple[FacetValue, ...]] = {}
+        for kind in FILTER_KINDS:
+            counts = result.facets.get(kind, {})
+            selected = set(request.filters.get(kind, ()))
+            values = [FacetValue(t, vocab.label(t), n, t in selected)
+                      for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], vocab.label(kv[0])))]
+            facets[kind] = tuple(values)
+        filters: dict[str, Any] = {k: list(v) for k, v in request.filters.items()}
+        if request.sources:
+            filters["source"] = list(request.sources)
+        if request.stance:
+            filters["stance"] = list(request.stance)
+        if request.year_from is not None:
+            filters["year_from"] = request.year_from
+        if request.year_to is not None:
+            filters["year_to"] = request.year_to
+        did_you_mean = result.suggestion if result.suggestion and result.suggestion != request.q else None
+        return SearchPage(
+            query=request.q, total=result.total, page=request.page, limit=request.limit,
+            sort=request.sort, hits=tuple(hits), facets=facets, years=result.years, filters=filters,
+            expanded_terms=tuple({"id": t, "label": vocab.label(t),
+                                  "kind": vocab.get(t).kind if vocab.get(t) else ""}  # type: ignore[union-attr]
+                                 for t, _ in expansions),
+            did_you_mean=did_you_mean,
+        )
+
+    def search_sources(self, text: str, limit: int = 20) -> list[tuple[Source, float]]:
+        """Rank sources by title, abstract and summary (no facets)."""
+        result = self.engine.search_sources(EngineQuery(text=text, limit=limit, facets=False,
+                                                        expansions=self._expansions(text)))
+        return [(self.store.source_by_id[h.id], h.score) for h in result.hits]
+
+
+def _as_plain_words(text: str) -> str:
+    """Make free text safe to use as a query: keep words and numbers, drop query syntax."""
+    import re
+
+    words = re.findall(r"[^\W_]+(?:[.-][^\W_]+)*", text)
+    stop = {"and", "or", "not", "AND", "OR", "NOT"}
+    return " ".join(w for w in words if w not in stop)
+

@@ -1,0 +1,366 @@
+"""Whoosh implementation of the search engine: schema, writing and BM25F ranking.
+
+Two Whoosh indexes live in a build folder: ``claims`` (one document per claim) and ``sources``
+(one per source). Documents are written in the store's order in a single segment, so a Whoosh
+document number is the position of the record in the store: facets and hit look-ups need no
+stored fields. Claims are stored strongest evidence first, so equal scores lean to stronger
+evidence.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from whoosh import highlight, index, qparser, query, scoring
+from whoosh.analysis import (
+    CharsetFilter,
+    LowercaseFilter,
+    RegexTokenizer,
+    StemFilter,
+    StopFilter,
+)
+from whoosh.fields import ID, KEYWORD, NUMERIC, TEXT, Schema
+from whoosh.support.charset import accent_map
+
+from kb.errors import BadQuery
+from kb.models import TAG_KINDS, Claim, Source
+from kb.query import EngineHit, EngineQuery, EngineResult
+from kb.vocabulary import Vocabulary
+
+CLAIMS = "claims"
+SOURCES = "sources"
+UNRANKED_LEVEL = 9  # sorts after every ranked evidence level
+
+# Words keep inner hyphens' parts apart ("NMDA-receptor" -> nmda, receptor) but numbers with
+# decimals and Greek letters stay whole; accents fold so "Müller" finds "Muller".
+_TOKENS = r"\w+(?:\.\d+)*"
+_STEMMED = (RegexTokenizer(_TOKENS) | LowercaseFilter() | CharsetFilter(accent_map)
+            | StopFilter(minsize=1) | StemFilter(cachesize=50000))
+_PLAIN = RegexTokenizer(_TOKENS) | LowercaseFilter() | CharsetFilter(accent_map)
+
+# BM25F field weights: the claim sentence matters most, its source's title and its vocabulary
+# terms give context. Chosen on the bundled corpus; see bench/ for how ranking is measured.
+CLAIM_FIELD_BOOSTS = {"text": 3.0, "terms": 1.2, "title": 1.0}
+SOURCE_FIELD_BOOSTS = {"title": 2.0, "text": 1.0, "terms": 1.0}
+EXPANSION_BOOST = 0.6  # weight of a query term's synonyms and of its tag, relative to the words
+
+
+def claim_schema() -> Schema:
+    fields = dict(
+        id=ID(stored=True, unique=True),
+        source_id=ID,
+        text=TEXT(analyzer=_STEMMED),
+        title=TEXT(analyzer=_STEMMED),
+        terms=TEXT(analyzer=_STEMMED),  # labels and synonyms of the claim's tags
+        spell=TEXT(analyzer=_PLAIN, spelling=True),  # unstemmed words, for "did you mean"
+        stance=ID,
+        section=ID,
+        year=NUMERIC(int, sortable=True),
+        level=NUMERIC(int, sortable=True),
+    )
+    for kind in TAG_KINDS:
+        fields[kind] = KEYWORD(commas=True)  # the claim's own tags
+        fields[f"{kind}_all"] = KEYWORD(commas=True)  # tags and their ancestors, for filters
+    return Schema(**fields)
+
+
+def source_schema() -> Schema:
+    return Schema(
+        id=ID(stored=True, unique=True),
+        title=TEXT(analyzer=_STEMMED),
+        text=TEXT(analyzer=_STEMMED),
+        terms=TEXT(analyzer=_STEMMED),
+        year=NUMERIC(int, sortable=True),
+        level=NUMERIC(int, sortable=True),
+    )
+
+
+def _terms_text(tags: dict[str, tuple[str, ...]], vocabulary: Vocabulary) -> str:
+    return " ; ".join(p for ids in tags.values() for tid in ids for p in vocabulary.phrases(tid))
+
+
+def _with_ancestors(ids: Iterable[str], vocabulary: Vocabulary) -> str:
+    found = set(ids)
+    for term_id in list(found):
+        found |= vocabulary.ancestors(term_id)
+    return ",".join(sorted(found))
+
+
+def write(build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim],
+          vocabulary: Vocabulary, progress: Callable[[int], None] | None = None) -> None:
+    """Write both Whoosh indexes into *build_dir* (which must exist and be empty of them)."""
+    by_id = {source.id: source for source in sources}
+    claims_ix = index.create_in(str(build_dir), claim_schema(), indexname=CLAIMS)
+    # Several writer processes do not pay on 2 cores with this document size; one big buffer does.
+    with claims_ix.writer(limitmb=256) as writer:
+        for number, claim in enumerate(claims, start=1):
+            source = by_id[claim.source_id]
+            document: dict[str, object] = dict(
+                id=claim.id, source_id=claim.source_id, text=claim.text, title=source.title,
+                terms=_terms_text(claim.tags, vocabulary), spell=f"{claim.text} {source.title}",
+                stance=claim.stance or "none", section=claim.locator.section,
+                year=source.year or 0, level=source.evidence_level or UNRANKED_LEVEL,
+            )
+            for kind in TAG_KINDS:
+                ids = claim.tags.get(kind, ())
+                document[kind] = ",".join(ids)
+                document[f"{kind}_all"] = _with_ancestors(ids, vocabulary)
+            writer.add_document(**document)
+            if progress and number % 500 == 0:
+                progress(500)
+        if progress:
+            progress(len(claims) % 500)
+    sources_ix = index.create_in(str(build_dir), source_schema(), indexname=SOURCES)
+    with sources_ix.writer(limitmb=128) as writer:
+        for source in sources:
+            writer.add_document(
+                id=source.id, title=source.title,
+                text="\n".join(filter(None, (source.abstract, source.summary))),
+                terms=" ; ".join([_terms_text(source.tags, vocabulary), *source.keywords]),
+                year=source.year or 0, level=source.evidence_level or UNRANKED_LEVEL,
+            )
+
+
+class WhooshEngine:
+    """Read-only searching over one build folder; safe to share between threads."""
+
+    def __init__(self, build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim]) -> None:
+        self._claims_ix = index.open_dir(str(build_dir), indexname=CLAIMS, readonly=True)
+        self._sources_ix = index.open_dir(str(build_dir), indexname=SOURCES, readonly=True)
+        self._claim_ids = [claim.id for claim in claims]
+        self._source_ids = [source.id for source in sources]
+        self._claim_tags = [claim.tags for claim in claims]
+        self._claim_texts = [claim.text for claim in claims]
+        self._claim_years = [0] * len(claims)
+        years = {source.id: source.year or 0 for source in sources}
+        for number, claim in enumerate(claims):
+            self._claim_years[number] = years.get(claim.source_id, 0)
+        self._local = threading.local()
+        self._check_order(self._claims_ix, self._claim_ids)
+        self._check_order(self._sources_ix, self._source_ids)
+
+    @staticmethod
+    def _check_order(ix: index.Index, ids: list[str]) -> None:
+        with ix.searcher() as searcher:
+            if searcher.doc_count_all() != len(ids):
+                raise RuntimeError("search index and store disagree; rebuild with: kb build")
+            if ids and searcher.stored_fields(len(ids) - 1)["id"] != ids[-1]:
+                raise RuntimeError("search index order differs from the store; rebuild with: kb build")
+
+    def _searcher(self, ix: index.Index, name: str) -> object:
+        # Whoosh searchers are not thread-safe; each server thread keeps its own, opened once.
+        searcher = getattr(self._local, name, None)
+        if searcher is None:
+            searcher = ix.searcher(weighting=scoring.BM25F(B=0.75, K1=1.2))
+            setattr(self._local, name, searcher)
+        return searcher
+
+    def close(self) -> None:
+        for name in (CLAIMS, SOURCES):
+            searcher = getattr(self._local, name, None)
+            if searcher is not None:
+                searcher.close()
+                setattr(self._local, name, None)
+
+    # --- query construction -----------------------------------------------------------
+
+    def _text_query(self, ix: index.Index, text: str, boosts: dict[str, float],
+                    expansions: Sequence[tuple[str, Sequence[str]]], tag_field: str | None) -> query.Query | None:
+        text = text.strip()
+        if not text:
+            return None
+        parser = qparser.MultifieldParser(list(boosts), ix.schema, fieldboosts=boosts,
+                                          group=qparser.OrGroup.factory(0.9))
+        parser.remove_plugin_class(qparser.FieldsPlugin)  # "a:b" is text here, not a field name
+        parser.add_plugin(qparser.FuzzyTermPlugin())
+        try:
+            parsed = parser.parse(text)
+        except Exception as error:  # noqa: BLE001  # Whoosh raises assorted errors on odd syntax
+            raise BadQuery(f"Could not read the query {text!r} ({error}); remove unmatched quotes "
+                           "or brackets, for example: ketamine depression") from error
+        _reject_empty(parsed, text)
+        alternatives: list[query.Query] = [parsed]
+        for term_id, phrases in expansions:
+            options: list[query.Query] = []
+            for phrase in phrases:
+                words = [t.text for t in _STEMMED(phrase)]
+                if not words:
+                    continue
+                for field_name, boost in boosts.items():
+                    if len(words) == 1:
+                        options.append(query.Term(field_name, words[0], boost=boost))
+                    else:
+                        options.append(query.Phrase(field_name, words, boost=boost))
+            if tag_field is not None:
+                for kind in TAG_KINDS:
+                    options.append(query.Term(f"{kind}_all", term_id, boost=2.0))
+            if options:
+                alternatives.append(query.Or(options, boost=EXPANSION_BOOST))
+        return query.Or(alternatives) if len(alternatives) > 1 else parsed
+
+    def _filter(self, q: EngineQuery, claims: bool) -> query.Query | None:
+        parts: list[query.Query] = []
+        for kind, ids in q.filters.items():
+            if ids:
+                field_name = f"{kind}_all" if claims else "terms"
+                if claims:
+                    parts.append(query.Or([query.Term(field_name, i) for i in ids]))
+        if q.sources:
+            field_name = "source_id" if claims else "id"
+            parts.append(query.Or([query.Term(field_name, s) for s in q.sources]))
+        if claims and q.stance:
+            parts.append(query.Or([query.Term("stance", s) for s in q.stance]))
+        if q.year_from is not None or q.year_to is not None:
+            parts.append(query.NumericRange("year", q.year_from, q.year_to))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else query.And(parts)
+
+    # --- searching --------------------------------------------------------------------
+
+    def search_claims(self, q: EngineQuery) -> EngineResult:
+        searcher = self._searcher(self._claims_ix, CLAIMS)
+        text_query = self._text_query(self._claims_ix, q.text, CLAIM_FIELD_BOOSTS, q.expansions, "tags")
+        filter_query = self._filter(q, claims=True)
+        return self._run(searcher, text_query, filter_query, q, self._claim_ids, facets=q.facets)
+
+    def search_sources(self, q: EngineQuery) -> EngineResult:
+        searcher = self._searcher(self._sources_ix, SOURCES)
+        text_query = self._text_query(self._sources_ix, q.text, SOURCE_FIELD_BOOSTS, q.expansions, None)
+        filter_query = self._filter(q, claims=False)
+        return self._run(searcher, text_query, filter_query, q, self._source_ids, facets=False)
+
+    def _run(self, searcher: object, text_query: query.Query | None, filter_query: query.Query | None,
+             q: EngineQuery, ids: list[str], facets: bool) -> EngineResult:
+        from whoosh.searching import Searcher
+
+        assert isinstance(searcher, Searcher)
+        if text_query is None and filter_query is None:
+            raise BadQuery("Empty search: type some words or choose a filter, for example: ketamine")
+        main = text_query if text_query is not None else query.Every()
+        combined = main if filter_query is None else query.And([main, filter_query])
+        sortedby = _sort_facets(q.sort, scored=text_query is not None)
+        limit = q.offset + q.limit
+        results = searcher.search(main, filter=filter_query, limit=max(limit, 1), sortedby=sortedby,
+                                  terms=True)
+        total = len(results) if results.scored_length() < max(limit, 1) else results.estimated_length()
+        matched: set[int] | None = None
+        if facets or results.scored_length() >= limit:
+            matched = set(searcher.docs_for_query(combined))
+            total = len(matched)
+        texts = self._claim_texts if facets else None
+        hits: list[EngineHit] = []
+        for position, hit in enumerate(results):
+            if position < q.offset:
+                continue
+            stems = {_as_str(term) for field_name, term in (hit.matched_terms() or [])
+                     if field_name in {"text", "terms", "title"}}
+            html = highlight_html(texts[hit.docnum], stems) if texts is not None else ""
+            hits.append(EngineHit(id=ids[hit.docnum], score=_score(hit.score),
+                                  highlight=html, terms=tuple(sorted(stems))))
+        facet_counts: dict[str, dict[str, int]] = {}
+        years: dict[int, int] = {}
+        if facets and matched is not None:
+            counters = {kind: Counter[str]() for kind in TAG_KINDS}
+            year_counter: Counter[int] = Counter()
+            for docnum in matched:
+                for kind, tag_ids in self._claim_tags[docnum].items():
+                    counters[kind].update(tag_ids)
+                year = self._claim_years[docnum]
+                if year:
+                    year_counter[year] += 1
+            facet_counts = {kind: dict(counter) for kind, counter in counters.items() if counter}
+            years = dict(year_counter)
+        suggestion = self._suggest(searcher, q.text) if q.text.strip() else None
+        return EngineResult(total=total, hits=tuple(hits), facets=facet_counts, years=years,
+                            suggestion=suggestion)
+
+    def _suggest(self, searcher: object, text: str) -> str | None:
+        """Respell words that are not in the index; None when every word is known."""
+        from whoosh.searching import Searcher
+
+        assert isinstance(searcher, Searcher)
+        reader = searcher.reader()
+        changed = False
+        out: list[str] = []
+        for token in re.findall(r"[^\W\d_]{4,}|\S+", text):
+            word = token.lower()
+            if not re.fullmatch(r"[^\W\d_]{4,}", word) or reader.frequency("spell", word) > 0:
+                out.append(token)
+                continue
+            suggestions = searcher.suggest("spell", word, limit=1, maxdist=2, prefix=1)
+            if suggestions and suggestions[0] != word:
+                out.append(suggestions[0])
+                changed = True
+            else:
+                out.append(token)
+        return " ".join(out) if changed else None
+
+
+def _sort_facets(sort: str, scored: bool) -> object:
+    from whoosh import sorting
+
+    if sort == "evidence":
+        return [sorting.FieldFacet("level"), sorting.ScoreFacet()] if scored else "level"
+    if sort == "newest":
+        return [sorting.FieldFacet("year", reverse=True), sorting.ScoreFacet()] if scored else \
+            sorting.FieldFacet("year", reverse=True)
+    if sort == "oldest":
+        return [sorting.FieldFacet("year"), sorting.ScoreFacet()] if scored else "year"
+    return None  # relevance; documents are stored strongest evidence first, so ties lean to it
+
+
+def _score(value: object) -> float:
+    """A hit's relevance score; sorted searches give a sort key whose last part is -score."""
+    if isinstance(value, tuple):
+        value = -value[-1] if value and isinstance(value[-1], int | float) else 0.0
+    return round(float(value or 0.0), 4)  # type: ignore[arg-type]
+
+
+def _as_str(value: object) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _reject_empty(parsed: query.Query, text: str) -> None:
+    """Whoosh never raises on odd input; it quietly matches nothing. Say what to change instead."""
+    if parsed is query.NullQuery or isinstance(parsed, query.NullQuery.__class__):
+        raise BadQuery(f"Nothing searchable in {text!r}: use content words, not only operators "
+                       "(AND, OR, NOT), quotes or symbols, for example: ketamine suicidal ideation")
+    leaves = [parsed] if parsed.is_leaf() else list(parsed.leaves())
+    for leaf in leaves:
+        if isinstance(leaf, query.Every):
+            raise BadQuery(f"{text!r} alone matches everything: add a word, for example: ketamine, "
+                           "or use a filter without a query")
+        if isinstance(leaf, query.Prefix | query.Wildcard):
+            pattern = str(getattr(leaf, "text", ""))
+            if len(pattern.replace("*", "").replace("?", "")) < 2:
+                raise BadQuery(f"The wildcard in {text!r} matches too much: put at least two "
+                               "letters before '*', for example: ketam*")
+    if not list(parsed.iter_all_terms()) and not parsed.leaves():
+        raise BadQuery(f"Nothing searchable in {text!r}: use content words, for example: ketamine")
+
+
+def highlight_html(text: str, words: Iterable[str]) -> str:
+    """Return *text* HTML-escaped with <mark> around words whose stems match *words*."""
+    formatter = _MarkFormatter(between=" … ")
+    fragmenter = highlight.WholeFragmenter()
+    result = highlight.highlight(text, frozenset(words), _STEMMED, fragmenter,
+                                 formatter, top=1)
+    if not result:
+        from html import escape
+
+        return escape(text)
+    return result
+
+
+class _MarkFormatter(highlight.HtmlFormatter):  # type: ignore[misc]
+    """Escape the text (HtmlFormatter does) and wrap matches in a plain <mark>."""
+
+    def format_token(self, text: str, token: object, replace: bool = False) -> str:
+        from html import escape
+
+        return f"<mark>{escape(highlight.get_text(text, token, replace))}</mark>"

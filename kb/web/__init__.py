@@ -1,0 +1,83 @@
+"""The web app: JSON API under /api/v1 and HTML pages, built by an app factory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from flask import Flask, Response, g, request
+
+from kb.config import Settings
+from kb.web import api, pages
+from kb.web.errors import register_error_handlers
+from kb.web.state import AppState
+
+log = logging.getLogger("kb.requests")
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                               "form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app without touching disk; the index is opened by the first request."""
+    app = Flask(__name__)
+    settings = settings or Settings.from_env()
+    # multipart uploads carry some overhead beyond the text limit itself
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + 64 * 1024
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep "ok" first, as documented
+    app.extensions["kb_state"] = AppState(settings)
+    app.extensions["kb_settings"] = settings
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp, url_prefix="/api/v1")
+    _register_optional_blueprints(app)
+    register_error_handlers(app)
+
+    @app.before_request
+    def start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.path.startswith("/api/") and request.method in {"GET", "HEAD", "OPTIONS"}:
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        if request.method == "GET" and response.status_code == 200 and not response.direct_passthrough:
+            response.headers.setdefault("Cache-Control", "public, max-age=60")
+            response.add_etag()
+            response.make_conditional(request)
+        started = g.get("started")
+        log.info(json.dumps({
+            "method": request.method,
+            "route": request.url_rule.rule if request.url_rule else None,
+            "path": request.path,
+            "status": response.status_code,
+            "ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
+        }))
+        return response
+
+    return app
+
+
+def _register_optional_blueprints(app: Flask) -> None:
+    """Blueprints that live beside the core (article checker, write API) join here."""
+    try:
+        from kb.web import api_sources
+    except ImportError:  # pragma: no cover - only while a module is absent
+        pass
+    else:
+        app.register_blueprint(api_sources.bp, url_prefix="/api/v1")
+    try:
+        from kb.web import checker
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        checker.register(app)
