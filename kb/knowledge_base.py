@@ -16,6 +16,7 @@ from kb.citations import apa, confirmed_identifiers, links, source_card, unconfi
 from kb.config import Settings
 from kb.errors import BadQuery, NotFound
 from kb.ids import is_claim_id, is_source_id, normalize_doi, normalize_pmid
+from kb.matching import ClaimMatch, Matcher, SourceMatch
 from kb.models import TAG_KINDS, Claim, Source
 from kb.query import (
     FILTER_KINDS,
@@ -41,6 +42,7 @@ class KnowledgeBase:
         self.store = store
         self.engine = engine
         self.manifest = read_manifest(build_dir)
+        self._matcher: Matcher | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> KnowledgeBase:
@@ -288,7 +290,7 @@ class KnowledgeBase:
             text=request.q, expansions=expansions, filters=request.filters,
             sources=request.sources, stance=request.stance, year_from=request.year_from,
             year_to=request.year_to, sort=request.sort, offset=(request.page - 1) * request.limit,
-            limit=request.limit, facets=True,
+            limit=request.limit, facets=True, suggest=True,
         )
         result = self.engine.search_claims(engine_query)
         return self._page(request, result, expansions)
@@ -327,6 +329,21 @@ class KnowledgeBase:
                                  for t, _ in expansions),
             did_you_mean=did_you_mean,
         )
+
+    @property
+    def matcher(self) -> Matcher:
+        """The claim -> evidence matcher over this build (shared by search and the checker)."""
+        if self._matcher is None:
+            self._matcher = Matcher(self)
+        return self._matcher
+
+    def match_claims(self, sentence: str, limit: int = 10) -> list[ClaimMatch]:
+        """Claims most likely to back *sentence*, each with its source and shared terms."""
+        return self.matcher.match_claims(sentence, limit)
+
+    def match_sources(self, sentence: str, limit: int = 10) -> list[SourceMatch]:
+        """Sources most likely to back *sentence*, with the claims that earned their score."""
+        return self.matcher.match_sources(sentence, limit)
 
     def search_sources(self, text: str, limit: int = 20) -> list[tuple[Source, float]]:
         """Rank sources by title, abstract and summary (no facets)."""

@@ -40,7 +40,8 @@ class EngineQuery:
     sort: str = "relevance"
     offset: int = 0
     limit: int = 20
-    facets: bool = True
+    facets: bool = True  # count tags and years over all matches
+    suggest: bool = False  # respell unknown words ("did you mean")
 
 
 @dataclass(frozen=True, slots=True)

@@ -275,7 +275,7 @@ class WhooshEngine:
                     year_counter[year] += 1
             facet_counts = {kind: dict(counter) for kind, counter in counters.items() if counter}
             years = dict(year_counter)
-        suggestion = self._suggest(searcher, q.text) if q.text.strip() else None
+        suggestion = self._suggest(searcher, q.text) if q.suggest and q.text.strip() else None
         return EngineResult(total=total, hits=tuple(hits), facets=facet_counts, years=years,
                             suggestion=suggestion)
 
