@@ -9,8 +9,9 @@ import time
 from flask import Flask, Response, g, request
 
 from kb.config import Settings
-from kb.web import api, pages
+from kb.web import api, ops, pages
 from kb.web.errors import register_error_handlers
+from kb.web.limits import install_rate_limits
 from kb.web.state import AppState
 
 log = logging.getLogger("kb.requests")
@@ -37,8 +38,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["kb_settings"] = settings
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
+    app.register_blueprint(ops.bp, url_prefix="/api/v1")
     _register_optional_blueprints(app)
     register_error_handlers(app)
+    install_rate_limits(app, settings)
 
     @app.before_request
     def start_timer() -> None:
@@ -51,7 +54,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         if request.path.startswith("/api/") and request.method in {"GET", "HEAD", "OPTIONS"}:
             response.headers["Access-Control-Allow-Origin"] = "*"
         if request.method == "GET" and response.status_code == 200 and not response.direct_passthrough:
-            response.headers.setdefault("Cache-Control", "public, max-age=60")
+            # Revalidate every time: the index can be rebuilt under a running server, and a
+            # matching ETag makes the revalidation a cheap 304.
+            response.headers.setdefault("Cache-Control", "no-cache")
             response.add_etag()
             response.make_conditional(request)
         started = g.get("started")
