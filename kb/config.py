@@ -29,6 +29,7 @@ class Settings:
     openalex_url: str = "https://api.openalex.org"
     cache_dir: Path | None = None  # on-disk cache of raw service responses
     check_rate_limit: str = "30 per minute"  # article checker, per client address
+    search_cache_size: int = 2048  # search pages kept per build; 0 disables the cache
 
     @classmethod
     def from_env(cls, root: Path | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -49,6 +50,7 @@ class Settings:
             openalex_url=environ.get("KB_OPENALEX_URL", defaults.openalex_url),
             cache_dir=Path(cache) if cache else None,
             check_rate_limit=environ.get("KB_CHECK_RATE_LIMIT", defaults.check_rate_limit),
+            search_cache_size=int(environ.get("KB_SEARCH_CACHE", defaults.search_cache_size)),
         )
 
     def with_dirs(self, corpus_dir: Path | None = None, index_dir: Path | None = None) -> Settings:

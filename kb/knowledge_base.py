@@ -6,7 +6,8 @@ vocabulary, and returns plain data. Nothing above it knows which engine ranks.
 
 from __future__ import annotations
 
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ class KnowledgeBase:
         self.engine = engine
         self.manifest = read_manifest(build_dir)
         self._matcher: Matcher | None = None
+        self._cache: OrderedDict[tuple[object, ...], SearchPage] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings) -> KnowledgeBase:
@@ -283,8 +286,28 @@ class KnowledgeBase:
         return replace(request, filters=filters)
 
     def search(self, request: SearchRequest) -> SearchPage:
-        """Search claims; every hit carries its source."""
+        """Search claims; every hit carries its source.
+
+        Results are cached per build (a build never changes), keyed by the validated request:
+        popular searches cost a dictionary look-up. ``settings.search_cache_size = 0`` disables it.
+        """
         request = self.validate(request)
+        if not self.settings.search_cache_size:
+            return self._search(request)
+        key = _request_key(request)
+        with self._cache_lock:
+            page = self._cache.get(key)
+            if page is not None:
+                self._cache.move_to_end(key)
+                return page
+        page = self._search(request)
+        with self._cache_lock:
+            self._cache[key] = page
+            while len(self._cache) > self.settings.search_cache_size:
+                self._cache.popitem(last=False)
+        return page
+
+    def _search(self, request: SearchRequest) -> SearchPage:
         expansions = self._expansions(request.q) if request.expand else ()
         engine_query = EngineQuery(
             text=request.q, expansions=expansions, filters=request.filters,
@@ -350,6 +373,12 @@ class KnowledgeBase:
         result = self.engine.search_sources(EngineQuery(text=text, limit=limit, facets=False,
                                                         expansions=self._expansions(text)))
         return [(self.store.source_by_id[h.id], h.score) for h in result.hits]
+
+
+def _request_key(request: SearchRequest) -> tuple[object, ...]:
+    return (request.q, tuple(sorted(request.filters.items())), request.sources, request.stance,
+            request.year_from, request.year_to, request.sort, request.page, request.limit,
+            request.expand)
 
 
 def _as_plain_words(text: str) -> str:

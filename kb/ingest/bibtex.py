@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import bibtexparser
 from bibtexparser import middlewares
+from bibtexparser.middlewares.names import parse_single_name_into_parts
 from pylatexenc.latex2text import LatexNodes2Text
 
 from kb.ids import is_source_id, normalize_doi, normalize_pmcid, normalize_pmid
@@ -60,7 +61,7 @@ def source_from_fields(key: str, entry_type: str, fields: dict[str, object],
         return None, problems
     text = {name: _decode(value) if name in _TEXT_FIELDS else _plain(value)
             for name, value in fields.items() if name != "author" and name != "editor"}
-    authors = tuple(_decode(a) for a in _authors(fields.get("author") or fields.get("editor")))
+    authors = tuple(normalize_name(a) for a in _authors(fields.get("author") or fields.get("editor")))
     title = text.get("title", "")
     if not title:
         problem(f"@{entry_type}{{{key}}} has no title: add title = {{...}}")
@@ -134,6 +135,35 @@ def parse_verification(value: str) -> tuple[dict[str, str], list[str]]:
 def with_provenance(source: Source, provenance: Provenance) -> Source:
     """Return *source* with *provenance* appended."""
     return replace(source, provenance=(*source.provenance, provenance))
+
+
+def normalize_name(raw: str) -> str:
+    """Return a person as "Family, Given" and an organisation (fully braced in BibTeX) unchanged.
+
+    >>> normalize_name("Marije aan het Rot"), normalize_name("Zarate, Jr., C. A.")
+    ('aan het Rot, Marije', 'Zarate Jr., C. A.')
+    >>> normalize_name("{U.S. Food and Drug Administration}")
+    'U.S. Food and Drug Administration'
+    """
+    text = raw.strip()
+    if text.startswith("{") and text.endswith("}") and _balanced(text[1:-1]):
+        return _decode(text[1:-1])  # an organisation: no family/given split
+    parts = parse_single_name_into_parts(text)
+    family = " ".join([*parts.von, *parts.last])
+    if parts.jr:
+        family += " " + " ".join(parts.jr)
+    given = " ".join(parts.first)
+    family, given = _decode(family), _decode(given)
+    return f"{family}, {given}" if given else family
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for char in text:
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 def _authors(value: object) -> list[str]:
