@@ -120,6 +120,11 @@ def _merge_duplicates(found: list[Source], problems: list[CorpusProblem],
         where = source.provenance[0] if source.provenance else None
         if source.id in by_id:
             first = by_id[source.id]
+            if where is not None and where.file.startswith(f"{RECORDS_DIR}/"):
+                # `kb import` / `kb add` enrich a curated source by writing a record with its key:
+                # that is the intended way to add an abstract, not a clash.
+                by_id[source.id] = _merge(first, source)
+                continue
             problems.append(CorpusProblem(where.file if where else "?", where.line if where else None,
                                           f"duplicate key {source.id!r} (first at {first.provenance[0]}); "
                                           "merged into the first: rename one if they are different works",

@@ -9,10 +9,11 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 from kb.ids import make_source_key
-from kb.models import CorpusProblem, Provenance
+from kb.models import CorpusProblem, Provenance, Source
 
 # Fields a literature service vouches for when a record comes from its own response.
 BIBLIOGRAPHIC_FIELDS = ("title", "authors", "container", "year", "volume", "issue", "pages")
@@ -27,17 +28,7 @@ _YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
 # Words that make up the section labels of structured abstracts ("METHODS AND RESULTS",
 # "DESIGN, SETTING, AND PARTICIPANTS"). A closed list, because an upper-case run at the start of
 # a sentence is as often an acronym ("HIV", "BMI") as a label.
-_LABEL_WORDS = frozenset("""
-    ABSTRACT AIM AIMS ANALYSES ANALYSIS APPLICATION APPROACH AUTHORS' AVAILABILITY BACKGROUND
-    CASE CLINICAL COLLECTION COMMENT COMMENTS CONCLUSION CONCLUSIONS CONTEXT CRITERIA DATA DESIGN
-    DISCUSSION ELIGIBILITY ENHANCED EVIDENCE EXPERIMENTAL EXPOSURE EXPOSURES EXTRACTION FINDINGS
-    FUNDING GENERAL HYPOTHESIS IMPLEMENTATION IMPLICATIONS IMPORTANCE INTERPRETATION INTERVENTION
-    INTERVENTIONS INTRODUCTION LIMITATIONS MAIN MATERIAL MATERIALS MEASURE MEASUREMENTS MEASURES
-    METHOD METHODOLOGY METHODS MOTIVATION OBJECTIVE OBJECTIVES OUTCOME OUTCOMES PARTICIPANTS
-    PATIENT PATIENTS POPULATION PRESENTATION PRINCIPAL PURPOSE RATIONALE RECENT REGISTRATION
-    RELEVANCE REPORT RESEARCH RESULT RESULTS REVIEW SCOPE SEARCH SELECTION SETTING SETTINGS
-    SIGNIFICANCE SOURCES STRATEGY STUDY SUBJECTS SUMMARY SYNTHESIS TRIAL UNLABELLED VERSION
-""".split())
+_LABEL_WORDS = frozenset(["ABSTRACT", "AIM", "AIMS", "ANALYSES", "ANALYSIS", "APPLICATION", "APPROACH", "AUTHORS'", "AVAILABILITY", "BACKGROUND", "CASE", "CLINICAL", "COLLECTION", "COMMENT", "COMMENTS", "CONCLUSION", "CONCLUSIONS", "CONTEXT", "CRITERIA", "DATA", "DESIGN", "DISCUSSION", "ELIGIBILITY", "ENHANCED", "EVIDENCE", "EXPERIMENTAL", "EXPOSURE", "EXPOSURES", "EXTRACTION", "FINDINGS", "FUNDING", "GENERAL", "HYPOTHESIS", "IMPLEMENTATION", "IMPLICATIONS", "IMPORTANCE", "INTERPRETATION", "INTERVENTION", "INTERVENTIONS", "INTRODUCTION", "LIMITATIONS", "MAIN", "MATERIAL", "MATERIALS", "MEASURE", "MEASUREMENTS", "MEASURES", "METHOD", "METHODOLOGY", "METHODS", "MOTIVATION", "OBJECTIVE", "OBJECTIVES", "OUTCOME", "OUTCOMES", "PARTICIPANTS", "PATIENT", "PATIENTS", "POPULATION", "PRESENTATION", "PRINCIPAL", "PURPOSE", "RATIONALE", "RECENT", "REGISTRATION", "RELEVANCE", "REPORT", "RESEARCH", "RESULT", "RESULTS", "REVIEW", "SCOPE", "SEARCH", "SELECTION", "SETTING", "SETTINGS", "SIGNIFICANCE", "SOURCES", "STRATEGY", "STUDY", "SUBJECTS", "SUMMARY", "SYNTHESIS", "TRIAL", "UNLABELLED", "VERSION"])
 _LABEL_JOINERS = frozenset({"AND", "OF", "&", "OR", "THE", "FOR", "TO"})
 _LABEL_TOKEN = re.compile(r"([A-Z][A-Z']*(?:\(S\))?|&)([\s,/]*)")
 
@@ -202,27 +193,66 @@ def source_key(authors: tuple[str, ...], year: int | None, title: str) -> str:
     return key if key[:1].isalnum() else f"x{key}"
 
 
+def _suffix(number: int) -> str:
+    """1 -> "a", 26 -> "z", 27 -> "aa": the BibTeX habit for same-author-same-year keys."""
+    suffix = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        suffix = chr(ord("a") + rest) + suffix
+    return suffix
+
+
+class KeyAllocator:
+    """Hands out unique keys: *key*, else *key* + a, b, ..., z, aa, ...
+
+    It remembers the last suffix given per key, so a file of a thousand records sharing one
+    key (a generated test file, a series of reports) costs linear time, not quadratic.
+    """
+
+    def __init__(self, taken: Iterable[str] = ()) -> None:
+        self.taken: set[str] = set(taken)
+        self._next: dict[str, int] = {}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.taken
+
+    def allocate(self, key: str) -> str:
+        """Return a key not handed out (or taken) before, and mark it taken."""
+        if key in self.taken:
+            number = self._next.get(key, 1)
+            while f"{key}{_suffix(number)}" in self.taken:
+                number += 1
+            self._next[key] = number + 1
+            key = f"{key}{_suffix(number)}"
+        self.taken.add(key)
+        return key
+
+    def reserve(self, key: str) -> None:
+        """Mark *key* taken without allocating it."""
+        self.taken.add(key)
+
+
 def unique_key(key: str, taken: set[str] | dict[str, object]) -> str:
     """*key*, or *key* with the first free suffix a, b, ..., z, aa, ab, ... when it is taken."""
-    if key not in taken:
-        return key
     number = 0
-    while True:
+    candidate = key
+    while candidate in taken:
         number += 1
-        suffix = ""
-        n = number
-        while n:
-            n, rest = divmod(n - 1, 26)
-            suffix = chr(ord("a") + rest) + suffix
-        if f"{key}{suffix}" not in taken:
-            return f"{key}{suffix}"
+        candidate = f"{key}{_suffix(number)}"
+    return candidate
 
 
 def ascii_fold(text: str) -> str:
-    """Lower-case ASCII letters and digits only: the form titles and names are compared in."""
+    """Case-folded letters and digits without accents: the form titles and names are compared in.
+
+    Letters outside Latin (Cyrillic, Greek) are kept, so a Russian title still compares.
+
+    >>> ascii_fold("Lariviere, V."), ascii_fold("Larivière,  V"), ascii_fold("Состояние")
+    ('lariviere v', 'lariviere v', 'состояние')
+    """
     decomposed = unicodedata.normalize("NFKD", text)
-    folded = decomposed.encode("ascii", "ignore").decode().lower()
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", folded).split())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return " ".join(re.sub(r"[\W_]+", " ", bare).split())
 
 
 def problem(provenance: Provenance, message: str, severity: str = "error") -> CorpusProblem:
@@ -245,3 +275,30 @@ def strip_markup(text: str) -> str:
     vanish so "H<sub>2</sub>O" stays one word.
     """
     return clean(re.sub(r"<[^>]+>", "", _BLOCK_TAG.sub(" ", text)))
+
+
+def only_present_marks(source: Source) -> Source:
+    """Drop verification marks (and notes) of fields the record leaves empty.
+
+    A service vouches for what it returned; a mark on an empty volume would claim a fact
+    nobody stated.
+    """
+    marks = {name: mark for name, mark in source.verification.items() if getattr(source, name, "")}
+    if marks == source.verification:
+        return source
+    notes = {name: note for name, note in source.verification_notes.items() if name in marks}
+    return replace(source, verification=marks, verification_notes=notes)
+
+
+def iter_lines(text: str) -> Iterator[str]:
+    """Yield the lines of *text* (with their ends), one at a time.
+
+    Unlike ``text.splitlines()`` it builds no list, and unlike ``io.StringIO`` it makes no copy
+    of the text (StringIO keeps four bytes a character): the line-based parsers stay streaming.
+    """
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find("\n", start)
+        end = size if end < 0 else end + 1
+        yield text[start:end]
+        start = end

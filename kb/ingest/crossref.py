@@ -1,0 +1,55 @@
+"""Crossref REST API ``/works`` responses: a single work, a work list, or bare work objects.
+
+Crossref holds the metadata the publisher deposited with the DOI, so a record taken from it has
+its title, authors, venue and DOI marked ``verified``. Abstracts arrive as JATS XML fragments and
+are reduced to (label, text) sections. Reference lists, funders and licences are not kept.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kb.ingest import ParseResult
+from kb.ingest._common import BIBLIOGRAPHIC_FIELDS, verified_marks
+from kb.ingest.csl_json import add_items
+from kb.models import CorpusProblem
+
+VERIFIED = verified_marks((*BIBLIOGRAPHIC_FIELDS, "doi"))
+
+
+def parse(text: str, origin: str) -> ParseResult:
+    """Parse a Crossref /works response (``{"message": ...}``) or a list of work objects."""
+    result = ParseResult()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        result.problems.append(CorpusProblem(origin, error.lineno, f"malformed JSON: {error.msg}"))
+        return result
+    items = works(data)
+    if items is None:
+        result.problems.append(CorpusProblem(
+            origin, None, "not a Crossref /works response: expected a 'message' holding a work "
+            "or 'items'"))
+        return result
+    add_items(result, items, origin, VERIFIED, note="Crossref record")
+    for source in result.sources:
+        # the note names the DOI so a reader can check it at https://api.crossref.org/works/<doi>
+        if source.doi:
+            source.verification_notes.update(
+                dict.fromkeys(source.verification, f"Crossref record {source.doi}"))
+    return result
+
+
+def works(data: Any) -> list[Any] | None:
+    """The work objects in a Crossref response, or None when *data* is not one."""
+    if isinstance(data, list):
+        return data
+    if not isinstance(data, dict):
+        return None
+    message = data.get("message", data) if "message-type" in data or "message" in data else data
+    if isinstance(message, dict) and isinstance(message.get("items"), list):
+        return list(message["items"])
+    if isinstance(message, dict) and ("DOI" in message or "title" in message):
+        return [message]
+    return None
