@@ -9,11 +9,20 @@ from __future__ import annotations
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kb.build import read_manifest, require_build
-from kb.citations import apa, confirmed_identifiers, links, source_card, unconfirmed_fields, vancouver
+from kb.citations import (
+    apa,
+    confirmed_identifiers,
+    links,
+    short_authors,
+    source_card,
+    unconfirmed_fields,
+    vancouver,
+)
 from kb.config import Settings
 from kb.errors import BadQuery, NotFound
 from kb.ids import is_claim_id, is_source_id, normalize_doi, normalize_pmid
@@ -32,6 +41,9 @@ from kb.query import (
 )
 from kb.search import SearchEngine, open_engine
 from kb.store import Store
+
+if TYPE_CHECKING:
+    from kb.check.result import CheckResult
 
 
 class KnowledgeBase:
@@ -373,6 +385,87 @@ class KnowledgeBase:
         result = self.engine.search_sources(EngineQuery(text=text, limit=limit, facets=False,
                                                         expansions=self._expansions(text)))
         return [(self.store.source_by_id[h.id], h.score) for h in result.hits]
+
+    # --- suggestions and exports (search page, source page) --------------------------------
+
+    def suggest(self, prefix: str, limit: int = 8) -> list[dict[str, Any]]:
+        """Vocabulary terms and source titles that complete *prefix*, for the search box.
+
+        Terms match when their label or a synonym starts with the prefix (or one of their words
+        does); titles when every word of the prefix starts a word of the title. Terms that tag
+        no claim are left out: suggesting them would lead to an empty page. Best first: prefix
+        of the whole phrase, then of a word; then terms before titles; then by claim count.
+        """
+        if len(prefix) > self.settings.max_query_chars:
+            raise BadQuery(f"The text is {len(prefix)} characters long; the limit is "
+                           f"{self.settings.max_query_chars}")
+        if not 1 <= limit <= 20:
+            raise BadQuery("limit must be between 1 and 20")
+        wanted = _suggest_key(prefix)
+        if not wanted:
+            return []
+        words = wanted.split()
+        found: list[tuple[tuple[float, int, str], dict[str, Any]]] = []
+        for entry in self._suggest_terms:
+            best: tuple[int, str] | None = None
+            for key, phrase in entry["phrases"]:
+                rank = 0 if key.startswith(wanted) else 1 if f" {wanted}" in f" {key}" else None
+                if rank is not None and (best is None or rank < best[0]):
+                    best = (rank, phrase)
+            if best is not None:
+                found.append(((best[0], -entry["claims"], entry["label"].casefold()),
+                              {"type": "term", "kind": entry["kind"], "id": entry["id"],
+                               "label": entry["label"], "matched": best[1], "claims": entry["claims"]}))
+        for key, source in self._suggest_titles:
+            title_words = key.split()
+            if key.startswith(wanted) or all(any(t.startswith(w) for t in title_words) for w in words):
+                found.append(((2, -(source.year or 0), key),
+                              {"type": "source", "id": source.id, "label": source.title,
+                               "year": source.year, "authors": short_authors(source)}))
+        found.sort(key=lambda pair: pair[0])
+        return [item for _, item in found[:limit]]
+
+    @cached_property
+    def _suggest_terms(self) -> list[dict[str, Any]]:
+        """Terms with the claims they tag (including narrower terms), and their match keys."""
+        entries = []
+        for term in self.vocabulary_terms():
+            if not term["claims_including_narrower"]:
+                continue
+            phrases = [(_suggest_key(p), p) for p in (term["label"], *term["synonyms"])]
+            entries.append({"id": term["id"], "kind": term["kind"], "label": term["label"],
+                            "claims": term["claims_including_narrower"], "phrases": phrases})
+        return entries
+
+    @cached_property
+    def _suggest_titles(self) -> list[tuple[str, Source]]:
+        return [(_suggest_key(source.title), source) for source in self.store.sources]
+
+    def export_source(self, source_id: str, fmt: str) -> tuple[Source, str]:
+        """The source and its export in *fmt* (bibtex, ris, csl-json); BadQuery for other formats."""
+        from kb.exports import EXPORT_FORMATS, export
+
+        if fmt not in EXPORT_FORMATS:
+            raise BadQuery(f"Unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
+        source = self.source(source_id)
+        return source, export(source, fmt)
+
+    def check(self, text: str, content_type: str | None = None) -> CheckResult:
+        """Check every claim of an article (plain text, Markdown or HTML) against this build.
+
+        See ``kb.check``: verdicts per sentence with evidence, references resolved to sources,
+        and citation problems. BadRequest for empty text, PayloadTooLarge over the upload limit.
+        """
+        from kb.check import check_article  # the checker builds on this facade; import it late
+
+        return check_article(text, self, content_type)
+
+
+def _suggest_key(text: str) -> str:
+    """Fold case and treat hyphens, dashes, slashes and punctuation as spaces, for prefix matching."""
+    import re
+
+    return " ".join(re.split(r"[\s\-\u2010-\u2015/,.;:()\[\]'\"]+", text.casefold())).strip()
 
 
 def _request_key(request: SearchRequest) -> tuple[object, ...]:

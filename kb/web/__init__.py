@@ -7,6 +7,7 @@ import logging
 import time
 
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from kb.config import Settings
 from kb.web import api, ops, pages
@@ -46,6 +47,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.before_request
     def start_timer() -> None:
         g.started = time.perf_counter()
+        # Every endpoint refuses an oversized body up front, before authentication or parsing
+        # (Flask alone only refuses when a view reads the body).
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        if request.content_length is not None and request.content_length > limit:
+            raise RequestEntityTooLarge()
 
     @app.after_request
     def finish(response: Response) -> Response:

@@ -8,6 +8,8 @@ the answer is the import report, as ``kb add --json`` prints it.
 from __future__ import annotations
 
 import hmac
+import logging
+import threading
 from typing import Any
 
 from flask import Blueprint, current_app, request
@@ -18,6 +20,8 @@ from kb.errors import BadRequest, KBError, Unauthorized
 bp = Blueprint("api_sources", __name__)
 blueprint = bp  # the name the app factory may import
 MAX_IDENTIFIERS = 100  # per request: each may cost a call to a rate-limited service
+log = logging.getLogger("kb.web")
+_REBUILD = threading.Lock()
 
 
 class WritesDisabled(KBError):
@@ -44,7 +48,9 @@ def add_sources() -> tuple[dict[str, Any], int]:
     from kb.fetch import add_identifiers
 
     report = add_identifiers(identifiers, settings, dry_run=dry_run)
-    return {"ok": True, **report.to_dict()}, 201 if report.added and not dry_run else 200
+    changed = bool(report.added or report.merged) and not dry_run
+    index = "rebuilding" if changed and _rebuild_in_background(settings) else "unchanged"
+    return {"ok": True, **report.to_dict(), "index": index}, 201 if report.added and not dry_run else 200
 
 
 def _authorise(settings: Settings) -> None:
@@ -57,3 +63,72 @@ def _authorise(settings: Settings) -> None:
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(),
                                                              settings.api_token.encode()):
         raise Unauthorized("missing or wrong API token: send 'Authorization: Bearer <token>'")
+
+
+def _rebuild_in_background(settings: Settings) -> bool:
+    """Rebuild the index after the corpus changed; the server swaps to it when it is complete.
+
+    One rebuild at a time: a request arriving during a rebuild leaves it to the running one,
+    whose build lock makes a second build wait rather than interleave.
+    """
+    if not _REBUILD.acquire(blocking=False):
+        return False
+
+    def run() -> None:
+        try:
+            from kb.build import build
+
+            build(settings)
+        except KBError:
+            log.exception("rebuild after adding sources failed; the previous index keeps serving")
+        finally:
+            _REBUILD.release()
+
+    threading.Thread(target=run, name="kb-rebuild", daemon=True).start()
+    return True
+
+
+_REPORT_ITEMS = {"type": "array", "items": {
+    "type": "object", "required": ["id", "title", "origin", "detail"],
+    "properties": {name: {"type": "string"} for name in ("id", "title", "origin", "detail")}}}
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/v1/sources": {
+        "post": {
+            "summary": "Add sources by DOI, PMID or OpenAlex id",
+            "description": "Fetches metadata and abstracts from Crossref, PubMed or OpenAlex and "
+                           "imports them into the corpus; the index is rebuilt in the background. "
+                           "Disabled (403) unless the server sets KB_API_TOKEN; then send "
+                           "'Authorization: Bearer <token>'.",
+            "operationId": "addSources",
+            "security": [{"bearerToken": []}],
+            "parameters": [{"name": "dry_run", "in": "query", "required": False,
+                            "schema": {"type": "string", "enum": ["0", "1", "true", "false"]}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["identifiers"],
+                "properties": {"identifiers": {"type": "array", "minItems": 1,
+                                               "maxItems": MAX_IDENTIFIERS,
+                                               "items": {"type": "string", "minLength": 1}}}}}}},
+            "responses": {
+                **{code: {"description": text, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["ok", "dry_run", "counts", "added", "merged",
+                                                   "skipped", "problems", "conflicts", "written"],
+                    "properties": {
+                        "ok": {"const": True}, "dry_run": {"type": "boolean"},
+                        "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                        "added": _REPORT_ITEMS, "merged": _REPORT_ITEMS, "skipped": _REPORT_ITEMS,
+                        "problems": {"type": "array", "items": {"type": "string"}},
+                        "conflicts": {"type": "array", "items": {"type": "string"}},
+                        "written": {"type": "array", "items": {"type": "string"}},
+                        "index": {"type": "string", "enum": ["rebuilding", "unchanged"]},
+                    }}}}} for code, text in (("201", "Sources were added."),
+                                              ("200", "Nothing new was added (or a dry run)."))},
+                **{str(code): {"$ref": "#/components/responses/Error"}
+                   for code in (400, 401, 403, 404, 413, 502)},
+            },
+        }
+    }
+}
+OPENAPI_COMPONENTS: dict[str, Any] = {
+    "securitySchemes": {"bearerToken": {"type": "http", "scheme": "bearer"}},
+}

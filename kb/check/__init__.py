@@ -1,0 +1,270 @@
+"""The article checker: map every claim in a draft to the sources that back it.
+
+``check_article(text, kb)`` reads plain text, Markdown or HTML, cuts it into sentences, headings and
+list items (``segment``), decides which make a checkable factual claim (``worthiness``), reads the
+reference list and inline citations and resolves them to sources (``references``), finds each
+claim's evidence with the knowledge base's one matcher and gives it a verdict (``verdict``), and
+checks that each cited source backs the sentence citing it. ``report`` renders the result as
+Markdown or HTML; ``CheckResult.to_dict`` is the JSON document.
+
+Work per article: one matcher search per check-worthy sentence, plus one per cited source; the
+per-claim text analysis is cached across sentences, and the reference list is parsed once.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from kb.check.references import (
+    Citation,
+    ReferenceSection,
+    by_author_year,
+    find_citations,
+    find_reference_section,
+    known_first_authors,
+    normalise,
+    resolve,
+    resolved_source,
+    strip_citations,
+)
+from kb.check.result import (
+    VERDICTS,
+    CheckResult,
+    CitationCheck,
+    Evidence,
+    EvidenceSource,
+    Problem,
+    Reference,
+    SentenceResult,
+)
+from kb.check.segment import Unit, prepare, segment
+from kb.check.verdict import (
+    PARTIAL,
+    scorer_for,
+    citation_check,
+    decide,
+    evidence,
+    profile,
+)
+from kb.check.worthiness import assess
+from kb.errors import BadRequest, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from kb.knowledge_base import KnowledgeBase
+
+__all__ = ["CheckResult", "SentenceResult", "Reference", "Evidence", "EvidenceSource", "CitationCheck",
+           "Problem", "VERDICTS", "check_article"]
+
+CANDIDATES = 15  # claims the matcher returns per sentence; the verdict re-reads them all
+CITED_CANDIDATES = 5  # claims of a cited source compared with the sentence citing it
+EVIDENCE_SHOWN = 5
+EVIDENCE_FLOOR = 0.2  # share of the sentence a claim must cover to be listed as evidence
+SUGGESTIONS = 3
+
+
+def check_article(text: str, kb: KnowledgeBase, fmt_hint: str | None = None) -> CheckResult:
+    """Check every claim of an article against the knowledge base.
+
+    *fmt_hint* is "text", "markdown", "html", a MIME type or a file name; None detects it.
+    BadRequest for empty text, PayloadTooLarge over ``settings.max_upload_bytes``; text without
+    any sentence gives an empty result.
+    """
+    started = time.perf_counter()
+    if not text or not text.strip():
+        raise BadRequest("The article is empty: paste or upload the text to check")
+    size = len(text.encode("utf-8"))
+    limit = kb.settings.max_upload_bytes
+    if size > limit:
+        raise PayloadTooLarge(f"The article is {size:,} bytes; the limit is {limit:,} bytes (about 30,000 "
+                              "words): check it in parts")
+    analysed, content_type = prepare(text, fmt_hint)
+    units = segment(analysed)
+    checker = _Checker(kb, analysed, units)
+    sentences = checker.run()
+    result = CheckResult(
+        text=analysed, content_type=content_type, sentences=tuple(sentences),
+        references=tuple(checker.references), problems=tuple(checker.problems),
+        reference_section=(checker.section.start, checker.section.end) if checker.section else None,
+        seconds=round(time.perf_counter() - started, 3), counts=_counts(sentences, checker),
+    )
+    return result
+
+
+def _counts(sentences: list[SentenceResult], checker: _Checker) -> dict[str, int]:
+    verdicts = Counter(s.verdict for s in sentences if s.verdict)
+    return {
+        "units": len(sentences),
+        "checkworthy": sum(s.checkworthy for s in sentences),
+        **{verdict: verdicts.get(verdict, 0) for verdict in VERDICTS},
+        "references": len(checker.references),
+        "references_resolved": sum(r.resolved is not None for r in checker.references),
+        "problems": len(checker.problems),
+    }
+
+
+class _Checker:
+    """One article's check: the state shared by its sentences (references, caches, problems)."""
+
+    def __init__(self, kb: KnowledgeBase, text: str, units: list[Unit]) -> None:
+        self.kb = kb
+        self.text = text
+        self.units = units
+        self.vocabulary = kb.vocabulary
+        self.scorer = scorer_for(kb)
+        self.problems: list[Problem] = []
+        self.section: ReferenceSection | None = find_reference_section(text, units)
+        self.references: list[Reference] = []
+        self.by_id: dict[str, Reference] = {}
+        self.cited_ids: set[str] = set()
+        if self.section is not None:
+            for entry in self.section.entries:
+                self._add_reference(resolve(entry, kb))
+            if not self.section.entries:
+                self.problems.append(Problem(
+                    "unreadable", f"The reference list{_under(self.section.heading)} has no entries the "
+                    "checker can read: write one reference per line or numbered item; the sentences "
+                    "were checked without it"))
+        self.numbered = any(r.number is not None for r in self.references)
+        self.known_authors = known_first_authors(kb)
+        for reference in self.references:
+            if reference.first_author:
+                self.known_authors.add(normalise(reference.first_author))
+                self.known_authors.add(normalise(reference.first_author).split(" ")[-1])
+
+    def _add_reference(self, reference: Reference) -> None:
+        self.references.append(reference)
+        self.by_id[reference.id] = reference
+
+    def _in_section(self, unit: Unit) -> bool:
+        return self.section is not None and unit.start >= self.section.start and unit.end <= self.section.end
+
+    def run(self) -> list[SentenceResult]:
+        results: list[SentenceResult] = []
+        for unit in self.units:
+            if self._in_section(unit):
+                continue  # reference entries are checked as references, not as claims
+            results.append(self._sentence(unit, len(results)))
+        self._reference_problems()
+        return results
+
+    # --- citations ----------------------------------------------------------------------
+
+    def _cited(self, citations: list[Citation], index: int) -> tuple[list[str], list[str]]:
+        """The reference ids a sentence cites, and the problems with its citations."""
+        cited: list[str] = []
+        problems: list[str] = []
+        for citation in citations:
+            if citation.kind == "placeholder":
+                message = f"'{citation.text}' is a placeholder: cite the real source"
+                problems.append(message)
+                self.problems.append(Problem("placeholder", message, sentence=index))
+            elif citation.kind in {"numeric", "footnote"}:
+                for key in citation.keys:
+                    if key in self.by_id:
+                        cited.append(key)
+                        continue
+                    where = ("the reference list has no entry " + key if self.references
+                             else "the article has no reference list")
+                    message = f"It cites {citation.text}, but {where}"
+                    problems.append(message)
+                    self.problems.append(Problem("missing_reference", message, sentence=index))
+            else:
+                for name, year in zip(citation.keys[::2], citation.keys[1::2], strict=True):
+                    cited.append(self._author_year(name, int(year)).id)
+        return list(dict.fromkeys(cited)), problems
+
+    def _author_year(self, name: str, year: int) -> Reference:
+        """The reference an author-year citation names: a list entry, or one made up for it."""
+        wanted = normalise(name)
+        source = by_author_year(self.kb, name, year)
+        for reference in self.references:
+            if reference.inline or reference.year != year:
+                continue
+            author = normalise(reference.first_author or "")
+            if author and (author == wanted or author.split(" ")[-1] == wanted):
+                return reference
+            if wanted in normalise(reference.text)[:80].split(" "):
+                return reference
+            if source is not None and reference.resolved is not None and reference.resolved.id == source.id:
+                return reference  # "FDA 2019" names the entry "U.S. Food and Drug Administration (2019)"
+        ref_id = re.sub(r"\W+", "", wanted) + str(year)
+        if ref_id in self.by_id:
+            return self.by_id[ref_id]
+        reference = Reference(id=ref_id, text=f"{name} {year}", start=None, end=None, year=year,
+                              first_author=name, inline=True)
+        if source is not None:
+            reference = replace(reference, resolved=resolved_source(source, "author-year", 0.6))
+        else:
+            reference = replace(reference, problem="unresolved",
+                                detail=f"No source by {name} from {year} is in the knowledge base, and "
+                                       "the reference list has no such entry")
+        self._add_reference(reference)
+        return reference
+
+    # --- one sentence -------------------------------------------------------------------
+
+    def _sentence(self, unit: Unit, index: int) -> SentenceResult:
+        citations = find_citations(unit.text, self.known_authors, superscripts=self.numbered)
+        clean = strip_citations(unit.text, citations)
+        cited, problems = self._cited(citations, index)
+        self.cited_ids.update(cited)
+        worth = assess(clean, unit.kind, self.vocabulary)
+        base: dict[str, Any] = dict(text=unit.text, start=unit.start, end=unit.end, kind=unit.kind, cited=tuple(cited),
+                    problems=tuple(problems))
+        if not worth.checkworthy:
+            return SentenceResult(checkworthy=False, category=None, verdict=None, reason=worth.reason, **base)
+        sentence = profile(clean, self.vocabulary)
+        matches = list(self.kb.match_claims(clean, limit=CANDIDATES))
+        seen = {m.claim.id for m in matches}
+        checks: list[CitationCheck] = []
+        for ref_id in cited:
+            reference = self.by_id[ref_id]
+            source = self.kb.find_source(reference.resolved.id) if reference.resolved else None
+            own = self.kb.matcher.match_claims(clean, limit=CITED_CANDIDATES, sources=[source.id]) if source else []
+            check = citation_check(ref_id, source, self.scorer.score(sentence, own))
+            if reference.problem in {"placeholder", "unresolved", "unreadable"}:
+                problems.append(f"It cites [{ref_id}], which cannot be checked: {reference.detail}")
+            checks.append(check)
+            matches.extend(m for m in own if m.claim.id not in seen)
+            seen.update(m.claim.id for m in own)
+            if check.outcome in {"does_not_back", "contradicts"}:
+                kind = "citation_contradicts" if check.outcome == "contradicts" else "citation_does_not_back"
+                self.problems.append(Problem(kind, f"[{ref_id}] {check.reason}", sentence=index,
+                                             reference=ref_id))
+        scored = self.scorer.score(sentence, matches)
+        verdict = decide(sentence, scored, self.vocabulary)
+        if verdict.verdict in {"contradicted", "unsupported"}:
+            self.problems.append(Problem(verdict.verdict, verdict.reason, sentence=index))
+        # Claims that cover under EVIDENCE_FLOOR of the sentence are noise, not evidence worth showing.
+        shown = tuple(evidence(s, self.scorer) for s in scored[:EVIDENCE_SHOWN] if s.coverage >= EVIDENCE_FLOOR)
+        suggestions: tuple[EvidenceSource, ...] = ()
+        if verdict.verdict in {"supported", "partly_supported"} and not cited:
+            sources = list({s.match.source.id: s.match.source for s in scored
+                            if s.agrees and s.coverage >= PARTIAL}.values())
+            suggestions = tuple(self.scorer.source(s, with_apa=True) for s in sources[:SUGGESTIONS])
+        base["problems"] = tuple(problems)  # now with the problems of the references it cites
+        return SentenceResult(checkworthy=True, category=worth.category, verdict=verdict.verdict,
+                              reason=verdict.reason, evidence=shown, citations=tuple(checks),
+                              suggestions=suggestions, **base)
+
+    # --- the reference list -------------------------------------------------------------
+
+    def _reference_problems(self) -> None:
+        uses_citations = bool(self.cited_ids)
+        for position, reference in enumerate(self.references):
+            if reference.problem is None and not reference.inline and uses_citations and \
+                    reference.id not in self.cited_ids:
+                reference = replace(reference, problem="uncited", detail="Listed but never cited in the text")
+                self.references[position] = reference
+                self.by_id[reference.id] = reference
+            if reference.problem and reference.problem != "uncited":
+                self.problems.append(Problem(reference.problem, f"[{reference.id}] {reference.detail}",
+                                             reference=reference.id))
+
+
+def _under(heading: str | None) -> str:
+    return f" under '{heading}'" if heading else ""

@@ -1,0 +1,176 @@
+"""Reports of a check: Markdown (the article with footnote citations added, then the problems) and
+HTML (each sentence coloured by verdict, opening its evidence on click with <details>).
+
+The HTML is rendered from the web app's templates (``check_report.html`` holds the report body),
+so the page at /check and ``kb check --format html`` show the same thing. It needs no JavaScript
+and no inline style: classes only, styled by ``static/check.css``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from kb.check.result import VERDICTS, CheckResult, EvidenceSource, SentenceResult
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates"
+STYLESHEET = Path(__file__).resolve().parent.parent / "web" / "static" / "check.css"
+
+VERDICT_LABELS = {
+    "supported": "Supported",
+    "partly_supported": "Partly supported",
+    "contradicted": "Contradicted",
+    "unsupported": "Unsupported",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """A stretch of the analysed text: a unit the checker read (with its result) or the text between."""
+
+    text: str
+    result: SentenceResult | None = None
+    index: int | None = None  # the unit's index in CheckResult.sentences
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A paragraph, heading or list item of the article, as pieces."""
+
+    kind: str  # "paragraph", "heading", "item" or "references"
+    pieces: tuple[Piece, ...]
+    level: int = 0
+
+
+def blocks(result: CheckResult) -> list[Block]:
+    """The article as blocks of pieces, so every character of the analysed text is shown once."""
+    text = result.text
+    ref_start, ref_end = result.reference_section or (len(text) + 1, len(text) + 1)
+    found: list[Block] = []
+    cursor = 0
+    current: list[Piece] = []
+    current_kind = "paragraph"
+
+    def close() -> None:
+        nonlocal current
+        if any(p.text.strip() for p in current):
+            found.append(Block(current_kind, tuple(current)))
+        current = []
+
+    for index, unit in enumerate(result.sentences):
+        gap = text[cursor:unit.start]
+        if "\n\n" in gap or unit.kind in {"heading", "item"} or "\n" in gap and current_kind != "paragraph":
+            close()
+            current_kind = "paragraph"
+        elif gap:
+            current.append(Piece(gap))
+        if unit.start >= ref_start:
+            continue
+        if unit.kind == "heading":
+            found.append(Block("heading", (Piece(unit.text, unit, index),), 2))
+            cursor = unit.end
+            continue
+        if unit.kind == "item":
+            current_kind = "item"
+        current.append(Piece(unit.text, unit, index))
+        cursor = unit.end
+    close()
+    if result.reference_section:
+        found.append(Block("references", (Piece(text[ref_start:ref_end].strip()),)))
+    return found
+
+
+def _footnote_text(source: EvidenceSource) -> str:
+    # The citation style may already carry the DOI; never print it twice.
+    doi = f" doi:{source.doi}" if source.doi and source.doi.casefold() not in source.citation.casefold() else ""
+    pmid = f" PMID: {source.pmid}" if source.pmid and source.pmid not in source.citation else ""
+    return f"{source.citation}{doi}{pmid}"
+
+
+def to_markdown(result: CheckResult) -> str:
+    """The article with footnote citations added where a backed sentence cites nothing, then the
+    verdict counts and every problem, each with what to do."""
+    notes: dict[str, int] = {}
+    note_sources: dict[str, EvidenceSource] = {}
+    insertions: list[tuple[int, str]] = []
+    for sentence in result.sentences:
+        if not sentence.suggestions:
+            continue
+        marks = []
+        for source in sentence.suggestions[:2]:
+            number = notes.setdefault(source.id, len(notes) + 1)
+            note_sources[source.id] = source
+            marks.append(f"[^kb{number}]")
+        # Before the closing punctuation, so "... 72 hours[^kb1]." reads as a citation.
+        end = sentence.end
+        while end > sentence.start and result.text[end - 1] in ".!?;:":
+            end -= 1
+        insertions.append((end, "".join(marks)))
+    text = result.text
+    for position, mark in sorted(insertions, reverse=True):
+        text = text[:position] + mark + text[position:]
+    lines = [text.rstrip(), ""]
+    if notes:
+        lines.append("")
+        for source_id, number in notes.items():
+            lines.append(f"[^kb{number}]: {_footnote_text(note_sources[source_id])}")
+    lines += ["", "---", "", "## Evidence check", ""]
+    counts = result.counts
+    lines.append(f"{counts.get('checkworthy', 0)} of {counts.get('units', 0)} sentences make a checkable "
+                 "claim: " + ", ".join(f"{counts.get(v, 0)} {VERDICT_LABELS[v].lower()}" for v in VERDICTS)
+                 + f". {counts.get('references_resolved', 0)} of {counts.get('references', 0)} references "
+                 "found in the knowledge base.")
+    sections = [
+        ("Contradicted", lambda s: s.verdict == "contradicted"),
+        ("Unsupported", lambda s: s.verdict == "unsupported"),
+        ("Partly supported", lambda s: s.verdict == "partly_supported"),
+    ]
+    for title, wanted in sections:
+        chosen = [s for s in result.sentences if wanted(s)]
+        if chosen:
+            lines += ["", f"### {title}", ""]
+            lines += [f"- \u201c{_one_line(s.text)}\u201d \u2014 {s.reason}" for s in chosen]
+    citation_lines = []
+    for sentence in result.sentences:
+        for check in sentence.citations:
+            if check.outcome in {"does_not_back", "contradicts"}:
+                citation_lines.append(f"- \u201c{_one_line(sentence.text)}\u201d cites [{check.reference}]: "
+                                      f"{check.reason}")
+        for problem in sentence.problems:
+            citation_lines.append(f"- \u201c{_one_line(sentence.text)}\u201d: {problem}")
+    if citation_lines:
+        lines += ["", "### Citations", ""] + citation_lines
+    reference_lines = [f"- [{r.id}] {_one_line(r.text)} \u2014 {r.problem}: {r.detail}"
+                       for r in result.references if r.problem]
+    if reference_lines:
+        lines += ["", "### References", ""] + reference_lines
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
+
+
+def _environment() -> Environment:
+    environment = Environment(loader=FileSystemLoader(str(TEMPLATES)),
+                              autoescape=select_autoescape(default=True, default_for_string=True))
+    return environment
+
+
+def report_context(result: CheckResult) -> dict[str, object]:
+    """What the report templates need: the result, its blocks and the labels."""
+    return {"result": result, "blocks": blocks(result), "labels": VERDICT_LABELS, "verdicts": VERDICTS}
+
+
+def to_html(result: CheckResult) -> str:
+    """A standalone HTML document of the report, for ``kb check --format html``.
+
+    A file opened from disk cannot fetch the server's stylesheet, so this document carries
+    check.css in its head; the page served at /check links the same file instead (its Content
+    Security Policy allows no inline style).
+    """
+    template = _environment().get_template("check_standalone.html")
+    return template.render(stylesheet=STYLESHEET.read_text(encoding="utf-8"), **report_context(result))

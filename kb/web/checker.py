@@ -1,0 +1,222 @@
+"""The article checker on the web: POST /api/v1/check (JSON) and the /check page (no JavaScript).
+
+Both take the article as text (JSON ``{"text": ...}`` or a form field ``text``) or as an uploaded
+file (multipart field ``file``: plain text, Markdown or HTML in UTF-8), and make one call to
+``KnowledgeBase.check``. Empty text is a 400, text over ``settings.max_upload_bytes`` a 413, a
+binary or undecodable file a 400; text without any sentence gives an empty result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, Response, jsonify, render_template, request
+from werkzeug.datastructures import FileStorage
+
+from kb.check.report import report_context, to_html, to_markdown
+from kb.check.segment import content_type_for, decode_upload
+from kb.errors import BadRequest, KBError
+from kb.web.openapi import error_responses
+from kb.web.state import knowledge_base
+
+bp = Blueprint("checker", __name__)
+
+FORMATS = ("json", "md", "html")
+
+
+def _read_upload(upload: FileStorage, limit: int) -> tuple[str, str | None]:
+    """The text of an uploaded file and the content type its name or MIME type suggests."""
+    data = upload.stream.read(limit + 1)  # one byte over is enough to know it is too large
+    text = decode_upload(data, limit)
+    return text, content_type_for(upload.mimetype if upload.mimetype != "application/octet-stream" else None,
+                                  upload.filename)
+
+
+def _article() -> tuple[str, str | None, str]:
+    """(text, content type hint, output format) of the request, from JSON, a form or a file."""
+    limit = knowledge_base().settings.max_upload_bytes
+    fmt = request.args.get("format", "json")
+    upload = request.files.get("file")
+    if upload is not None and upload.filename:
+        text, hint = _read_upload(upload, limit)
+        return text, request.form.get("content_type") or hint, request.form.get("format", fmt)
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+            raise BadRequest('Send a JSON object with the article as a string: {"text": "..."}')
+        hint = body.get("content_type")
+        return body["text"], hint if isinstance(hint, str) else None, str(body.get("format", fmt))
+    if "text" in request.form:
+        return request.form["text"], request.form.get("content_type") or None, request.form.get("format", fmt)
+    raise BadRequest('Send the article as JSON {"text": "..."}, as a form field "text", or as a '
+                     'file upload in the field "file"')
+
+
+@bp.post("/api/v1/check")
+def api_check() -> Response:
+    """Check an article: every sentence's verdict and evidence, the references and the problems."""
+    text, hint, fmt = _article()
+    if fmt not in FORMATS:
+        raise BadRequest(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    result = knowledge_base().check(text, hint)
+    if fmt == "md":
+        return Response(to_markdown(result), mimetype="text/markdown")
+    if fmt == "html":
+        return Response(to_html(result), mimetype="text/html")
+    return jsonify(result.to_dict())
+
+
+@bp.route("/check", methods=["GET", "POST"], endpoint="page")
+def page() -> tuple[str, int] | str:
+    """The checker page: a paste box and a file upload; on POST, the report below the form."""
+    kb = knowledge_base()
+    context: dict[str, Any] = {"limit": kb.settings.max_upload_bytes, "text": "", "content_type": "",
+                               "result": None, "error": None}
+    if request.method == "GET":
+        return render_template("check.html", **context)
+    context["content_type"] = request.form.get("content_type", "")
+    context["text"] = request.form.get("text", "")
+    try:
+        text, hint, _ = _article()
+        context["text"] = text
+        result = kb.check(text, hint)
+    except KBError as error:
+        context["error"] = str(error)
+        return render_template("check.html", **context), error.status
+    context.update(report_context(result))
+    return render_template("check.html", **context)
+
+
+_NULLABLE_STRING = {"type": ["string", "null"]}
+_SOURCE = {
+    "type": "object",
+    "required": ["id", "doi", "pmid", "title", "year", "citation"],
+    "properties": {
+        "id": {"type": "string"}, "doi": _NULLABLE_STRING, "pmid": _NULLABLE_STRING,
+        "title": {"type": "string"}, "year": {"type": ["integer", "null"]}, "citation": {"type": "string"},
+        "apa": _NULLABLE_STRING, "authors": {"type": "string"},
+        "evidence_level": {"type": ["integer", "null"]}, "design": _NULLABLE_STRING,
+    },
+}
+_CHECK_RESULT = {
+    "type": "object",
+    "required": ["ok", "claims", "references", "problems", "text"],
+    "properties": {
+        "ok": {"const": True},
+        "content_type": {"type": "string", "enum": ["text", "markdown", "html"]},
+        "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "claims": {"type": "array", "items": {
+            "type": "object",
+            "required": ["text", "start", "end", "checkworthy", "verdict", "reason", "cited", "evidence"],
+            "properties": {
+                "text": {"type": "string"}, "start": {"type": "integer"}, "end": {"type": "integer"},
+                "kind": {"type": "string", "enum": ["sentence", "heading", "item"]},
+                "checkworthy": {"type": "boolean"}, "category": _NULLABLE_STRING,
+                "verdict": {"enum": ["supported", "partly_supported", "contradicted", "unsupported", None]},
+                "reason": {"type": "string"},
+                "cited": {"type": "array", "items": {"type": "string"}},
+                "evidence": {"type": "array", "items": {
+                    "type": "object", "required": ["claim_id", "text", "score", "stance", "source"],
+                    "properties": {
+                        "claim_id": {"type": "string"}, "text": {"type": "string"},
+                        "score": {"type": "number", "minimum": 0, "maximum": 1},
+                        "match_score": {"type": "number"}, "stance": _NULLABLE_STRING,
+                        "agrees": {"type": "boolean"},
+                        "shared_terms": {"type": "array", "items": {"type": "string"}},
+                        "source": _SOURCE,
+                    },
+                }},
+                "citations": {"type": "array", "items": {
+                    "type": "object", "required": ["reference", "source", "outcome", "reason"],
+                    "properties": {
+                        "reference": {"type": "string"}, "source": _NULLABLE_STRING,
+                        "outcome": {"enum": ["backs", "partly_backs", "does_not_back", "contradicts", "unknown"]},
+                        "score": {"type": "number"}, "reason": {"type": "string"},
+                        "claim_id": _NULLABLE_STRING,
+                    },
+                }},
+                "suggestions": {"type": "array", "items": _SOURCE},
+                "problems": {"type": "array", "items": {"type": "string"}},
+            },
+        }},
+        "references": {"type": "array", "items": {
+            "type": "object", "required": ["id", "text", "resolved", "problem"],
+            "properties": {
+                "id": {"type": "string"}, "text": {"type": "string"},
+                "start": {"type": ["integer", "null"]}, "end": {"type": ["integer", "null"]},
+                "resolved": {"anyOf": [{"type": "null"}, {
+                    "type": "object", "required": ["id", "doi", "title", "year"],
+                    "properties": {"id": {"type": "string"}, "doi": _NULLABLE_STRING,
+                                   "pmid": _NULLABLE_STRING, "title": {"type": "string"},
+                                   "year": {"type": ["integer", "null"]}, "citation": {"type": "string"},
+                                   "match": {"enum": ["doi", "pmid", "title", "author-year"]},
+                                   "confidence": {"type": "number"}},
+                }]},
+                "problem": {"enum": ["placeholder", "unresolved", "unreadable", "doi_mismatch", "uncited", None]},
+                "detail": _NULLABLE_STRING,
+            },
+        }},
+        "problems": {"type": "array", "items": {
+            "type": "object", "required": ["kind", "message"],
+            "properties": {"kind": {"type": "string"}, "message": {"type": "string"},
+                           "sentence": {"type": ["integer", "null"]}, "reference": _NULLABLE_STRING},
+        }},
+        "reference_section": {"anyOf": [{"type": "null"}, {"type": "object"}]},
+        "text": {"type": "string", "description": "the analysed text; every offset refers to it"},
+        "seconds": {"type": "number"},
+    },
+}
+_ARTICLE_FIELDS = {
+    "text": {"type": "string", "description": "the article: plain text, Markdown or HTML, up to 200 KB"},
+    "content_type": {"type": "string", "enum": ["text", "markdown", "html"],
+                     "description": "how to read it; detected when left out"},
+}
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/v1/check": {
+        "post": {
+            "summary": "Check an article against the knowledge base",
+            "description": (
+                "Splits the article into sentences, decides which make a checkable claim, finds each "
+                "claim's evidence and gives it a verdict (supported, partly_supported, contradicted, "
+                "unsupported), resolves the reference list and inline citations to sources, and checks "
+                "that each cited source backs the sentence citing it. Offsets refer to the returned "
+                "`text` (HTML is reduced to text first). Errors: 400 for empty text, a binary or "
+                "undecodable file or a malformed request; 413 over 200 KB."),
+            "operationId": "checkArticle",
+            "parameters": [{
+                "name": "format", "in": "query", "required": False,
+                "description": "json (default), md (a Markdown report) or html (an HTML report)",
+                "schema": {"type": "string", "enum": list(FORMATS), "default": "json"},
+            }],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"type": "object", "required": ["text"],
+                                                    "properties": _ARTICLE_FIELDS}},
+                    "multipart/form-data": {"schema": {"type": "object", "properties": {
+                        "file": {"type": "string", "format": "binary",
+                                 "description": "a UTF-8 text, Markdown or HTML file"},
+                        **_ARTICLE_FIELDS,
+                    }}},
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "the check; with format=md or format=html, a report instead",
+                    "content": {
+                        "application/json": {"schema": _CHECK_RESULT},
+                        "text/markdown": {"schema": {"type": "string"}},
+                        "text/html": {"schema": {"type": "string"}},
+                    },
+                },
+                **error_responses(400, 413),
+            },
+        }
+    }
+}
+
+
+def register(app: Flask) -> None:
+    """Add the checker's routes (the API route and the page) to *app*."""
+    app.register_blueprint(bp)
