@@ -1,39 +1,327 @@
-"""HTML pages: the same library calls as the API, rendered with templates (no JavaScript needed)."""
+"""HTML pages: the same library calls as the API, rendered with templates.
+
+Every page works without JavaScript (static/app.js only adds suggestions, copy buttons and
+keyboard shortcuts), and every search state lives in the URL so a search can be shared.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+import threading
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
 
+from flask import Blueprint, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from kb import citations
 from kb.errors import BadQuery
-from kb.responses import search_request
+from kb.exports import EXPORT_FORMATS
+from kb.knowledge_base import KnowledgeBase
+from kb.models import TAG_KINDS
+from kb.query import FILTER_KINDS, SORTS, SearchPage
+from kb.responses import SEARCH_PARAMS, search_request
 from kb.web.state import knowledge_base
 
 bp = Blueprint("pages", __name__)
 
+# Parameters that hold several values (repeated, or comma-separated in a shared link).
+MULTI_PARAMS = frozenset({*FILTER_KINDS, "source", "stance"})
+# Changing any of these starts again at page 1; only "page" itself keeps the position.
+FACET_KINDS: tuple[str, ...] = ("condition", "mechanism", "intervention", "design", "outcome")
+TAG_LINK_KINDS: tuple[str, ...] = ("condition", "mechanism", "intervention")
+SORT_LABELS: dict[str, str] = {"relevance": "relevance", "evidence": "evidence level", "newest": "newest"}
+STANCE_LABELS: dict[str, str] = {"supports": "supports", "limits": "limits", "contradicts": "contradicts"}
+FACET_SHOWN = 8  # values listed before "more"; the rest are one click away in a <details>
+MAP_SHADES = 5  # count buckets for map cell shading (CSS classes shade-1 .. shade-5)
+VERIFICATION_FIELDS: tuple[tuple[str, str], ...] = (
+    ("title", "Title"), ("authors", "Authors"), ("container", "Published in"), ("year", "Year"),
+    ("volume", "Volume"), ("issue", "Issue"), ("pages", "Pages"), ("doi", "DOI"), ("pmid", "PMID"),
+    ("url", "URL"),
+)
+
+
+@dataclass
+class SearchState:
+    """The search as (name, value) pairs from the URL, and the links that change it."""
+
+    items: list[tuple[str, str]] = field(default_factory=list)
+    base: str = ""  # the search page's path, looked up once: a results page builds ~100 links
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Sequence[str]]) -> SearchState:
+        """Keep known parameters with a value; split comma lists into one pair per value."""
+        items: list[tuple[str, str]] = []
+        for name in SEARCH_PARAMS:
+            for raw in args.get(name, ()):
+                values = raw.split(",") if name in MULTI_PARAMS else [raw]
+                items.extend((name, v.strip()) for v in values if v.strip())
+        return cls(items)
+
+    def with_filters(self, filters: Mapping[str, Any]) -> SearchState:
+        """Replace the filter values by the term ids the search resolved them to ("TRD" -> "trd")."""
+        kept = [(k, v) for k, v in self.items if k not in FILTER_KINDS]
+        resolved = [(kind, term) for kind in FILTER_KINDS for term in filters.get(kind, ())]
+        return SearchState(kept + resolved)
+
+    def get(self, name: str, default: str = "") -> str:
+        values = self.values(name)
+        return values[-1] if values else default
+
+    def values(self, name: str) -> list[str]:
+        return [v for k, v in self.items if k == name]
+
+    def has(self, name: str, value: str) -> bool:
+        return (name, value) in self.items
+
+    def url(self, add: tuple[str, str] | None = None, remove: tuple[str, str] | None = None,
+            **changes: Any) -> str:
+        """The search URL with one value added or removed and/or single parameters replaced.
+
+        Any change but a new page number goes back to page 1; a None value drops the parameter.
+        """
+        items = list(self.items)
+        if add and add not in items:
+            items.append(add)
+        if remove:
+            items = [item for item in items if item != remove]
+        for name, value in changes.items():
+            items = [item for item in items if item[0] != name]
+            if value is not None and value != "":
+                items.append((name, str(value)))
+        if add or remove or set(changes) - {"page"}:
+            items = [item for item in items if item[0] != "page" or "page" in changes]
+        items = [item for item in items if item != ("page", "1")]
+        if not self.base:
+            self.base = url_for("pages.search")
+        return self.base + ("?" + urlencode(items) if items else "")
+
+    def hidden(self, exclude: Iterable[str] = ()) -> list[tuple[str, str]]:
+        """Pairs to carry in a form as hidden inputs (everything but *exclude* and the page)."""
+        skip = {"page", *exclude}
+        return [(k, v) for k, v in self.items if k not in skip]
+
+    @property
+    def has_search(self) -> bool:
+        return any(k not in {"sort", "page", "limit", "expand"} for k, _ in self.items)
+
+
+def _level_label(level: int | None) -> str:
+    return f"Level {level}" if level is not None else "Unranked"
+
+
+@bp.app_template_global()
+def level_badge(level: int | None, design_label: str | None = None) -> dict[str, str]:
+    """The evidence-level badge: its text, CSS class and an explanation for its title."""
+    text = _level_label(level)
+    css = f"level level-{level}" if level is not None else "level level-none"
+    explain = (f"Evidence level {level} of 7 (1 = strongest)" if level is not None
+               else "Not ranked as evidence")
+    if design_label:
+        explain += f": {design_label}"
+    return {"text": text, "css": css, "title": explain, "design": design_label or ""}
+
+
+# --- search ---------------------------------------------------------------------------------
+
 
 @bp.get("/")
 @bp.get("/search")
-def search() -> str:
+def search() -> ResponseReturnValue:
+    """The search page: a query box, then claims with their sources, facets, sort and pages."""
     kb = knowledge_base()
-    params = {key: request.args.getlist(key) for key in request.args}
-    has_query = any(v for k, vs in params.items() for v in vs if k not in {"sort", "page", "limit"})
-    page = None
+    _warm_citations(kb)
+    args = {key: request.args.getlist(key) for key in request.args}
+    state = SearchState.from_args(args)
+    page: SearchPage | None = None
     error = None
-    if has_query:
+    if state.has_search:
         try:
-            page = kb.search(search_request(params, kb.settings.page_size))
+            page = kb.search(search_request(args, kb.settings.page_size))
         except BadQuery as problem:
             error = str(problem)
-    return render_template("search.html", page=page, error=error, args=request.args,
-                           manifest=kb.status(), vocabulary=kb.vocabulary)
+        else:
+            state = state.with_filters(page.filters)
+    elif request.args.get("page") or request.args.get("sort"):
+        try:  # nothing to search, but still reject a malformed page or sort, as the API does
+            asked = search_request(args, kb.settings.page_size)
+            if asked.sort not in SORTS:
+                raise BadQuery(f"Unknown sort {asked.sort!r}: use one of {', '.join(SORTS)}")
+            if asked.page < 1:
+                raise BadQuery("page must be 1 or more")
+        except BadQuery as problem:
+            error = str(problem)
+    context: dict[str, Any] = {"page": page, "error": error, "state": state, "q": state.get("q")}
+    if page is not None:
+        context.update(_results_context(kb, page, state))
+    else:
+        context.update(_home_context(kb))
+    return render_template("search.html", **context), 400 if error else 200
+
+
+def _results_context(kb: KnowledgeBase, page: SearchPage, state: SearchState) -> dict[str, Any]:
+    vocab = kb.vocabulary
+    facets = []
+    for kind in FACET_KINDS:
+        values = list(page.facets.get(kind, ()))
+        if values:
+            facets.append({"kind": kind, "shown": values[:FACET_SHOWN], "more": values[FACET_SHOWN:]})
+    chips = []
+    for kind in FILTER_KINDS:
+        for term in page.filters.get(kind, ()):
+            chips.append({"kind": kind, "label": vocab.label(term), "url": state.url(remove=(kind, term))})
+    for stance in page.filters.get("stance", ()):
+        chips.append({"kind": "stance", "label": stance, "url": state.url(remove=("stance", stance))})
+    for source_id in page.filters.get("source", ()):
+        chips.append({"kind": "source", "label": source_id, "url": state.url(remove=("source", source_id))})
+    if "year_from" in page.filters or "year_to" in page.filters:
+        span = f"{page.filters.get('year_from', '…')}–{page.filters.get('year_to', '…')}"
+        chips.append({"kind": "years", "label": span, "url": state.url(year_from=None, year_to=None)})
+    years = sorted(page.years)
+    return {
+        "facets": facets,
+        "chips": chips,
+        "sorts": [{"id": s, "label": label, "url": state.url(sort=None if s == "relevance" else s),
+                   "current": page.sort == s} for s, label in SORT_LABELS.items()],
+        "stances": [{"id": s, "label": label, "url": state.url(add=("stance", s)) if not state.has("stance", s)
+                     else state.url(remove=("stance", s)), "selected": state.has("stance", s)}
+                    for s, label in STANCE_LABELS.items()],
+        "year_span": (years[0], years[-1]) if years else None,
+        "pages": _pagination(page, state),
+        "first": (page.page - 1) * page.limit + 1,
+        "last": min(page.total, page.page * page.limit),
+        "tag_kinds": TAG_LINK_KINDS,
+    }
+
+
+def _pagination(page: SearchPage, state: SearchState) -> list[dict[str, Any]]:
+    """Page links: first, last, and two either side of the current page, with gaps marked."""
+    wanted = sorted({1, page.pages, *range(page.page - 2, page.page + 3)} & set(range(1, page.pages + 1)))
+    links: list[dict[str, Any]] = []
+    previous = 0
+    for number in wanted:
+        if number - previous > 1:
+            links.append({"gap": True})
+        links.append({"number": number, "url": state.url(page=number), "current": number == page.page})
+        previous = number
+    return links if page.pages > 1 else []
+
+
+def _home_context(kb: KnowledgeBase) -> dict[str, Any]:
+    stats = kb.stats()
+    browse = []
+    for kind in ("condition", "mechanism", "intervention"):
+        terms = list(stats.get(f"claims_per_{kind}", {}).items())[:8]
+        browse.append({"kind": kind, "terms": [{"id": t, "label": v["label"], "claims": v["claims"],
+                                                 "url": url_for("pages.search", **{kind: t})}
+                                                for t, v in terms]})
+    return {"manifest": kb.status(), "browse": browse}
+
+
+# --- source and claim -------------------------------------------------------------------------
 
 
 @bp.get("/sources/<path:source_id>")
-def source(source_id: str) -> str:
+def source(source_id: str) -> ResponseReturnValue:
+    """A source: citations to copy, exports, verification of each field, summary, its claims."""
     kb = knowledge_base()
-    return render_template("source.html", source=kb.source_view(source_id))
+    _warm_citations(kb)
+    view = kb.source_view(source_id)
+    groups = {"supports": [], "against": [], "other": []}  # type: dict[str, list[dict[str, Any]]]
+    for claim in view["claims"]:
+        stance = claim.get("stance")
+        groups["supports" if stance == "supports" else "against" if stance else "other"].append(claim)
+    exports = [{"id": name, "label": spec.label,
+                "url": url_for("api.export_source", source_id=view["id"], format=name)}
+               for name, spec in EXPORT_FORMATS.items()]
+    return render_template("source.html", source=view, groups=groups, exports=exports,
+                           fields=_verification_rows(view), tag_kinds=TAG_KINDS)
+
+
+def _verification_rows(view: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per metadata field with a value: the value, its mark and whether it is confirmed."""
+    rows = []
+    marks = view.get("verification", {})
+    notes = view.get("verification_notes", {})
+    for name, label in VERIFICATION_FIELDS:
+        value: Any = view.get(name)
+        if name in ("doi", "pmid") and not value:
+            value = view.get("unconfirmed_identifiers", {}).get(name)
+        if isinstance(value, list):
+            value = "; ".join(value)
+        if not value:
+            continue
+        mark = marks.get(name) or marks.get("venue" if name in {"container", "year"} else name) or "unverified"
+        rows.append({"name": name, "label": label, "value": str(value), "mark": mark,
+                     "confirmed": mark in {"verified", "verified-secondary"},
+                     "note": notes.get(name, "")})
+    return rows
 
 
 @bp.get("/claims/<claim_id>")
-def claim(claim_id: str) -> str:
-    return render_template("claim.html", claim=knowledge_base().claim_view(claim_id))
+def claim(claim_id: str) -> ResponseReturnValue:
+    """A claim, its source and locator, and related claims of other sources by stance."""
+    kb = knowledge_base()
+    _warm_citations(kb)
+    view = kb.claim_view(claim_id)
+    related = {"supports": [], "against": [], "other": []}  # type: dict[str, list[dict[str, Any]]]
+    for other in view["related"]:
+        stance = other.get("stance")
+        related["supports" if stance == "supports" else "against" if stance else "other"].append(other)
+    return render_template("claim.html", claim=view, related=related, tag_kinds=TAG_KINDS,
+                           vocabulary=kb.vocabulary)
+
+
+# --- evidence map ----------------------------------------------------------------------------
+
+
+@bp.get("/map")
+def evidence_map() -> ResponseReturnValue:
+    """The evidence map: row × column kinds, cells shaded by claim count, linking to searches."""
+    kb = knowledge_base()
+    rows = request.args.get("rows", "condition")
+    columns = request.args.get("columns", "mechanism")
+    data = kb.evidence_map(rows, columns)
+    top = max((cell["claims"] for cell in data["cells"]), default=0)
+    cells = {}
+    for cell in data["cells"]:
+        shade = max(1, -(-cell["claims"] * MAP_SHADES // top)) if top else 0
+        cells[(cell["row"], cell["column"])] = {
+            **cell, "shade": shade,
+            "url": url_for("pages.search", **{rows: cell["row"], columns: cell["column"]}),
+        }
+    switches = {
+        "columns": [{"kind": k, "url": url_for("pages.evidence_map", rows=rows, columns=k), "current": k == columns}
+                    for k in TAG_KINDS if k != rows],
+        "rows": [{"kind": k, "url": url_for("pages.evidence_map", rows=k, columns=columns), "current": k == rows}
+                 for k in TAG_KINDS if k != columns],
+    }
+    buckets: dict[int, list[int]] = {}
+    for count in sorted({cell["claims"] for cell in data["cells"]}):
+        buckets.setdefault(max(1, -(-count * MAP_SHADES // top)), []).append(count)
+    legend = [{"shade": shade, "text": f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"}
+              for shade, counts in sorted(buckets.items())]
+    return render_template("map.html", data=data, cells=cells, rows_kind=rows, columns_kind=columns,
+                           switches=switches, legend=legend)
+
+
+# --- citation cache warming ------------------------------------------------------------------
+
+_warmed: weakref.WeakSet[KnowledgeBase] = weakref.WeakSet()
+_warm_lock = threading.Lock()
+
+
+def _warm_citations(kb: KnowledgeBase) -> None:
+    """Format every source's references once in the background, after the first page view.
+
+    citeproc-py takes tens of milliseconds per reference; the results are cached, so a
+    background pass keeps the first searches over a fresh build as fast as later ones.
+    """
+    with _warm_lock:
+        if kb in _warmed:
+            return
+        _warmed.add(kb)
+    threading.Thread(target=citations.warm, args=(list(kb.store.sources),), name="kb-citations",
+                     daemon=True).start()
