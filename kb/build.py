@@ -140,7 +140,8 @@ def build(settings: Settings, *, strict: bool = False,
         staging.mkdir()
         try:
             advance = progress("indexing claims", len(claims)) if progress else None
-            write_engine(staging, sources, claims, corpus.vocabulary, advance)
+            write_engine(staging, sources, claims, corpus.vocabulary, advance,
+                         semantic=settings.semantic)
             Store(sources, claims, corpus.vocabulary).write(staging)
             manifest = {
                 "schema_version": SCHEMA_VERSION,

@@ -30,6 +30,7 @@ class Settings:
     cache_dir: Path | None = None  # on-disk cache of raw service responses
     check_rate_limit: str = "30 per minute"  # article checker, per client address
     search_cache_size: int = 2048  # search pages kept per build; 0 disables the cache
+    semantic: bool = False  # store sentence embeddings at build time (needs the semantic extra)
 
     @classmethod
     def from_env(cls, root: Path | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -51,6 +52,7 @@ class Settings:
             cache_dir=Path(cache) if cache else None,
             check_rate_limit=environ.get("KB_CHECK_RATE_LIMIT", defaults.check_rate_limit),
             search_cache_size=int(environ.get("KB_SEARCH_CACHE", defaults.search_cache_size)),
+            semantic=environ.get("KB_SEMANTIC", "").lower() in {"1", "true", "yes"},
         )
 
     def with_dirs(self, corpus_dir: Path | None = None, index_dir: Path | None = None) -> Settings:

@@ -8,12 +8,34 @@ and nothing outside this package would change.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from kb.models import Claim, Source
 from kb.query import EngineQuery, EngineResult
 from kb.vocabulary import Vocabulary
+
+Ranked = tuple[tuple[str, float], ...]  # (claim or source id, score), best first
+
+
+@dataclass(frozen=True, slots=True)
+class MatchSignals:
+    """What each of an engine's matching indexes says about one sentence, for the matcher to fuse.
+
+    Lexical scores are BM25 (claims are scored on their text and their source's title; sources on
+    title, abstract and summary). Semantic scores are cosine similarities of sentence embeddings,
+    present only for a build made with them; otherwise the semantic lists are empty. The
+    ``best_claims`` lists rank sources by the score of their best claim.
+    """
+
+    claims: Ranked  # claim ids
+    sources: Ranked  # source ids
+    best_claims: Ranked = ()  # source ids, by their best claim's lexical score
+    claims_semantic: Ranked = ()
+    sources_semantic: Ranked = ()
+    best_claims_semantic: Ranked = ()
+    terms: tuple[str, ...] = ()  # the sentence's index terms that occur in the knowledge base
 
 
 class SearchEngine(Protocol):
@@ -27,18 +49,31 @@ class SearchEngine(Protocol):
         """Rank sources (title, abstract, summary) for *query*."""
         ...
 
+    def match_signals(self, text: str, claim_limit: int, source_limit: int,
+                      sources: Sequence[str] = (), semantic: bool = True,
+                      expansions: Sequence[str] = ()) -> MatchSignals:
+        """Score every claim and source against free *text* (no query syntax) for the matcher.
+
+        *sources* restricts both lists to those source ids; *semantic* False skips embeddings;
+        *expansions* are phrases (vocabulary synonyms) whose words count at a lower weight.
+        """
+        ...
+
     def close(self) -> None: ...
 
 
 def write_engine(build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim],
-                 vocabulary: Vocabulary, progress: Callable[[int], None] | None = None) -> None:
+                 vocabulary: Vocabulary, progress: Callable[[int], None] | None = None,
+                 semantic: bool | None = None) -> None:
     """Write the engine's files for *sources* and *claims* into *build_dir*.
 
-    *claims* must be in the order the store keeps them: engines may rely on it.
+    *claims* must be in the order the store keeps them: engines may rely on it. *semantic*
+    (default: the KB_SEMANTIC environment variable) also stores sentence embeddings for the
+    matcher; it needs the semantic extra installed.
     """
     from kb.search.whoosh_engine import write
 
-    write(build_dir, sources, claims, vocabulary, progress)
+    write(build_dir, sources, claims, vocabulary, progress, semantic=semantic)
 
 
 def open_engine(build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim]) -> SearchEngine:

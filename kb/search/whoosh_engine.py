@@ -29,6 +29,8 @@ from whoosh.support.charset import accent_map
 from kb.errors import BadQuery
 from kb.models import TAG_KINDS, Claim, Source
 from kb.query import EngineHit, EngineQuery, EngineResult
+from kb.search import MatchSignals, matchindex
+from kb.search import semantic as semantic_module
 from kb.vocabulary import Vocabulary
 
 CLAIMS = "claims"
@@ -91,8 +93,15 @@ def _with_ancestors(ids: Iterable[str], vocabulary: Vocabulary) -> str:
 
 
 def write(build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim],
-          vocabulary: Vocabulary, progress: Callable[[int], None] | None = None) -> None:
-    """Write both Whoosh indexes into *build_dir* (which must exist and be empty of them)."""
+          vocabulary: Vocabulary, progress: Callable[[int], None] | None = None,
+          semantic: bool | None = None) -> None:
+    """Write both Whoosh indexes and the matcher's indexes into *build_dir*.
+
+    *semantic* (default: KB_SEMANTIC) also stores sentence embeddings of claims and sources.
+    """
+    if semantic is None:
+        semantic = semantic_module.requested()
+    matchindex.write(build_dir, sources, claims, semantic=semantic)
     by_id = {source.id: source for source in sources}
     claims_ix = index.create_in(str(build_dir), claim_schema(), indexname=CLAIMS)
     # Several writer processes do not pay on 2 cores with this document size; one big buffer does.
@@ -135,11 +144,19 @@ class WhooshEngine:
         self._source_ids = [source.id for source in sources]
         self._claim_tags = [claim.tags for claim in claims]
         self._claim_texts = [claim.text for claim in claims]
+        level_of = {source.id: source.evidence_level or UNRANKED_LEVEL for source in sources}
+        self._claim_levels = [level_of.get(claim.source_id, UNRANKED_LEVEL) for claim in claims]
+        self._source_levels = [source.evidence_level or UNRANKED_LEVEL for source in sources]
         self._claim_years = [0] * len(claims)
         years = {source.id: source.year or 0 for source in sources}
         for number, claim in enumerate(claims):
             self._claim_years[number] = years.get(claim.source_id, 0)
         self._local = threading.local()
+        self._build_dir = build_dir
+        self._sources = sources
+        self._claims = claims
+        self._match: matchindex.MatchIndex | None = None
+        self._match_lock = threading.Lock()
         self._check_order(self._claims_ix, self._claim_ids)
         self._check_order(self._sources_ix, self._source_ids)
 
@@ -166,6 +183,21 @@ class WhooshEngine:
                 searcher.close()
                 setattr(self._local, name, None)
 
+    # --- matching -------------------------------------------------------------------------
+
+    def match_index(self) -> matchindex.MatchIndex:
+        """The matcher's indexes, loaded on first use (pages and search never need them)."""
+        with self._match_lock:
+            if self._match is None:
+                self._match = matchindex.MatchIndex(self._build_dir, self._sources, self._claims)
+            return self._match
+
+    def match_signals(self, text: str, claim_limit: int, source_limit: int,
+                      sources: Sequence[str] = (), semantic: bool = True,
+                      expansions: Sequence[str] = ()) -> MatchSignals:
+        return self.match_index().signals(text, claim_limit, source_limit, sources, semantic,
+                                          expansions)
+
     # --- query construction -----------------------------------------------------------
 
     def _text_query(self, ix: index.Index, text: str, boosts: dict[str, float],
@@ -179,25 +211,25 @@ class WhooshEngine:
         parser.add_plugin(qparser.FuzzyTermPlugin())
         try:
             parsed = parser.parse(text)
-        except Exception as error:  # noqa: BLE001  # Whoosh raises assorted errors on odd syntax
+        except Exception as error:  # Whoosh raises assorted errors on odd syntax
             raise BadQuery(f"Could not read the query {text!r} ({error}); remove unmatched quotes "
                            "or brackets, for example: ketamine depression") from error
         _reject_empty(parsed, text)
         alternatives: list[query.Query] = [parsed]
         for term_id, phrases in expansions:
             options: list[query.Query] = []
-            for phrase in phrases:
-                words = [t.text for t in _STEMMED(phrase)]
-                if not words:
-                    continue
-                for field_name, boost in boosts.items():
-                    if len(words) == 1:
-                        options.append(query.Term(field_name, words[0], boost=boost))
-                    else:
-                        options.append(query.Phrase(field_name, words, boost=boost))
             if tag_field is not None:
-                for kind in TAG_KINDS:
-                    options.append(query.Term(f"{kind}_all", term_id, boost=2.0))
+                # Claims are tagged at build time from the same synonyms (and the hierarchy is in
+                # the *_all fields), so one term look-up per kind stands for every synonym and
+                # narrower term; positional phrase matching over each synonym cost up to seconds.
+                options.extend(query.Term(f"{kind}_all", term_id, boost=2.0) for kind in TAG_KINDS)
+            else:
+                for phrase in phrases:
+                    words = [t.text for t in _STEMMED(phrase)]
+                    if len(words) == 1:
+                        options.append(query.Term("terms", words[0]))
+                    elif words:
+                        options.append(query.Phrase("terms", words))
             if options:
                 alternatives.append(query.Or(options, boost=EXPANSION_BOOST))
         return query.Or(alternatives) if len(alternatives) > 1 else parsed
@@ -242,26 +274,31 @@ class WhooshEngine:
         if text_query is None and filter_query is None:
             raise BadQuery("Empty search: type some words or choose a filter, for example: ketamine")
         main = text_query if text_query is not None else query.Every()
-        combined = main if filter_query is None else query.And([main, filter_query])
         sortedby = _sort_facets(q.sort, scored=text_query is not None)
-        limit = q.offset + q.limit
-        results = searcher.search(main, filter=filter_query, limit=max(limit, 1), sortedby=sortedby,
-                                  terms=True)
-        total = len(results) if results.scored_length() < max(limit, 1) else results.estimated_length()
-        matched: set[int] | None = None
-        if facets or results.scored_length() >= limit:
-            matched = set(searcher.docs_for_query(combined))
-            total = len(matched)
+        # Score every match once (limit=None): the same pass gives the page, the total and the
+        # facet counts. optimize=False: Whoosh's block-quality skipping can loop forever on
+        # boosted OR queries (seen with a tag-expanded "PTSD"), and it saves nothing when every
+        # match is needed anyway.
+        results = searcher.search(main, filter=filter_query, limit=None, sortedby=sortedby,
+                                  optimize=False, terms=True)
+        ranked: list[tuple[object, int]] = list(results.top_n)
+        if sortedby is None and text_query is not None:
+            levels = self._claim_levels if facets or ids is self._claim_ids else self._source_levels
+            # Relevance leans to stronger evidence: a mild prior by evidence level (x1.15 for
+            # level 1 down to x1 for unranked), so a trial outranks an opinion piece that says
+            # the same words, while a much better textual match still wins.
+            ranked = sorted(((float(score) * _prior(levels[docnum]), docnum)  # type: ignore[arg-type]
+                             for score, docnum in ranked), key=lambda pair: (-pair[0], pair[1]))
+        total = len(ranked)
+        matched = {docnum for _, docnum in ranked} if facets else None
         texts = self._claim_texts if facets else None
         hits: list[EngineHit] = []
-        for position, hit in enumerate(results):
-            if position < q.offset:
-                continue
-            stems = {_as_str(term) for field_name, term in (hit.matched_terms() or [])
+        for score, docnum in ranked[q.offset:q.offset + q.limit]:
+            stems = {_as_str(term) for field_name, term in (results.docterms.get(docnum) or [])
                      if field_name in {"text", "terms", "title"}}
-            html = highlight_html(texts[hit.docnum], stems) if texts is not None else ""
-            hits.append(EngineHit(id=ids[hit.docnum], score=_score(hit.score),
-                                  highlight=html, terms=tuple(sorted(stems))))
+            html = highlight_html(texts[docnum], stems) if texts is not None else ""
+            hits.append(EngineHit(id=ids[docnum], score=_score(score), highlight=html,
+                                  terms=tuple(sorted(stems))))
         facet_counts: dict[str, dict[str, int]] = {}
         years: dict[int, int] = {}
         if facets and matched is not None:
@@ -312,6 +349,14 @@ def _sort_facets(sort: str, scored: bool) -> object:
     if sort == "oldest":
         return [sorting.FieldFacet("year"), sorting.ScoreFacet()] if scored else "year"
     return None  # relevance; documents are stored strongest evidence first, so ties lean to it
+
+
+EVIDENCE_PRIOR = 0.15  # the strongest level's score multiplier minus one
+
+
+def _prior(level: int) -> float:
+    """Score multiplier for an evidence level: 1 + EVIDENCE_PRIOR for level 1, 1 for unranked."""
+    return 1.0 + EVIDENCE_PRIOR * max(0, UNRANKED_LEVEL - level) / (UNRANKED_LEVEL - 1)
 
 
 def _score(value: object) -> float:

@@ -131,7 +131,16 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
         "description": "Claims matching q and the filters, each with its source, facet counts over "
                        "all matches and a spelling suggestion (did_you_mean). Give q or a filter.",
         "parameters": _SEARCH_PARAMS,
-        "responses": {"200": json_response("One page of claims with facets.", ref("SearchResult")),
+        "responses": {"200": {**json_response("One page of claims with facets.", ref("SearchResult")),
+                              # Links let clients (and API fuzzers) follow a hit to its records.
+                              "links": {
+                                  "FirstHitSource": {"operationId": "source", "parameters": {
+                                      "source_id": "$response.body#/hits/0/source/id"}},
+                                  "FirstHitClaim": {"operationId": "claim", "parameters": {
+                                      "claim_id": "$response.body#/hits/0/id"}},
+                                  "FirstHitExport": {"operationId": "exportSource", "parameters": {
+                                      "source_id": "$response.body#/hits/0/source/id"}},
+                              }},
                       **error_responses(400, 503)},
     }},
     "/api/v1/suggest": {"get": {
