@@ -29,7 +29,6 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import random
 import resource
 import shutil
@@ -111,7 +110,7 @@ def prepare(corpus_file: Path, work: Path, semantic: bool) -> tuple[Settings, di
     """Import and build the SciFact knowledge base under *work* (reused when unchanged)."""
     from kb.ingest.importer import import_files
 
-    settings = Settings(corpus_dir=work / "corpus", index_dir=work / "index")
+    settings = Settings(corpus_dir=work / "corpus", index_dir=work / "index", semantic=semantic)
     stamp = work / "imported-from.sha256"
     digest = file_digest(corpus_file)
     figures: dict[str, float] = {}
@@ -134,17 +133,9 @@ def prepare(corpus_file: Path, work: Path, semantic: bool) -> tuple[Settings, di
         build_dir = current_build(settings.index_dir)
         has_vectors = build_dir is not None and semantic_module.has_vectors(build_dir)
     if state != "current" or (semantic and not has_vectors):
-        previous = os.environ.get("KB_SEMANTIC")
-        os.environ["KB_SEMANTIC"] = "1" if semantic else "0"
-        try:
-            started = time.perf_counter()
-            report = build(settings)
-            figures["build_s"] = time.perf_counter() - started
-        finally:
-            if previous is None:
-                os.environ.pop("KB_SEMANTIC", None)
-            else:
-                os.environ["KB_SEMANTIC"] = previous
+        started = time.perf_counter()
+        report = build(settings)
+        figures["build_s"] = time.perf_counter() - started
         counts = report.manifest["counts"]
         print(f"built {counts['sources']} sources, {counts['claims']} claims in "
               f"{figures['build_s']:.1f} s (semantic: {'yes' if semantic else 'no'})", flush=True)
