@@ -20,7 +20,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +29,8 @@ from typing import Any
 from kb import __version__
 from kb.config import Settings
 from kb.corpus.loader import Corpus, corpus_fingerprint, load_corpus
+from kb.corpus.records import locked as records_locked
+from kb.corpus.records import recover as recover_records
 from kb.errors import CorpusError, IndexUnavailable
 from kb.search import write_engine
 from kb.store import Store, order_for_index
@@ -120,8 +122,15 @@ def build(settings: Settings, *, strict: bool = False,
     started = time.perf_counter()
     index_dir = settings.index_dir
     with build_lock(index_dir):
-        fingerprint = corpus_fingerprint(settings.corpus_dir) if settings.corpus_dir.is_dir() else ""
-        corpus = load_corpus(settings.corpus_dir)
+        if settings.corpus_dir.is_dir():
+            # Finish (or undo) an interrupted import first, so the fingerprint describes the
+            # corpus this build reads; then hold the records lock while reading, so an import
+            # cannot commit halfway through the scan.
+            recover_records(settings.corpus_dir)
+        has_records = (settings.corpus_dir / "records").is_dir()
+        with records_locked(settings.corpus_dir) if has_records else nullcontext():
+            fingerprint = corpus_fingerprint(settings.corpus_dir) if settings.corpus_dir.is_dir() else ""
+            corpus = load_corpus(settings.corpus_dir)
         fatal = [p for p in corpus.errors if p.message.startswith("corpus folder does not exist")
                  or "vocabulary" in p.file and p.severity == "error"]
         if (strict and corpus.errors) or fatal or not corpus.sources:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kb.claims import claims_from_abstract, claims_from_items
 from kb.corpus import summaries
+from kb.corpus.records import recover as recover_records
 from kb.ids import normalize_doi
 from kb.ingest import ParseResult, bibtex
 from kb.models import TAG_KINDS, Claim, CorpusProblem, Source
@@ -73,6 +74,7 @@ def load_corpus(corpus_dir: Path, progress: Callable[[str, int], None] | None = 
         corpus.problems.append(CorpusProblem(str(corpus_dir), None, "corpus folder does not exist; "
                                              "pass --corpus-dir or create it (see corpus/README.md)"))
         return corpus
+    recover_records(corpus_dir)  # finish or undo an import a crash interrupted, before reading
 
     def rel(path: Path) -> str:
         return path.relative_to(corpus_dir).as_posix()

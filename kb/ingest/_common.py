@@ -7,10 +7,12 @@ whichever format they came from, so that merging and deduplication compare like 
 from __future__ import annotations
 
 import html
+import json
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from typing import Any
 
 from kb.ids import make_source_key
 from kb.models import CorpusProblem, Provenance, Source
@@ -38,6 +40,23 @@ def clean(text: object) -> str:
     if text is None:
         return ""
     return " ".join(html.unescape(str(text)).split())
+
+
+def load_json(text: str) -> Any:
+    """``json.loads`` whose every failure is a ``json.JSONDecodeError`` the parsers report.
+
+    Valid JSON can still fail to load: a number longer than ``int()`` converts (4,300 digits)
+    raises a bare ValueError, and arrays nested thousands deep a RecursionError. A hostile or
+    damaged file must become a problem with a line number, not a crash.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        raise json.JSONDecodeError("a number too long to read", text, 0) from None
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply to read", text, 0) from None
 
 
 def normalize_pages(pages: str) -> str:
@@ -145,9 +164,13 @@ def take_label(text: str) -> tuple[str, str]:
     return label, rest.strip()
 
 
-def sections_from_sentences(sentences: Iterable[str], structured: bool = True
-                            ) -> tuple[tuple[str, str], ...]:
-    """Group sentences into (label, text) sections, starting a section at each labelled sentence."""
+def sections_from_sentences(sentences: Iterable[str], structured: bool = True,
+                            separator: str = " ") -> tuple[tuple[str, str], ...]:
+    """Group sentences into (label, text) sections, starting a section at each labelled sentence.
+
+    *separator* "\n" keeps the given sentence boundaries: claim extraction treats a line break
+    as a sentence end, so no splitter second-guesses a source that already split its sentences.
+    """
     sections: list[tuple[str, list[str]]] = []
     for sentence in sentences:
         sentence = clean(sentence)
@@ -158,7 +181,7 @@ def sections_from_sentences(sentences: Iterable[str], structured: bool = True
             sections.append((label, [rest] if rest else []))
         else:
             sections[-1][1].append(rest)
-    return tuple((label, " ".join(parts)) for label, parts in sections if parts or label)
+    return tuple((label, separator.join(parts)) for label, parts in sections if parts or label)
 
 
 _INLINE_LABEL = re.compile(r"(?:(?<=^)|(?<=[.?!)\]] ))([A-Z][A-Z ,/&'()]{2,}[A-Z)]):\s")
@@ -190,7 +213,13 @@ def join_sections(sections: Iterable[tuple[str, str]]) -> str:
 def source_key(authors: tuple[str, ...], year: int | None, title: str) -> str:
     """The citation key a parser gives a record: family name + year + first title word."""
     key = make_source_key(authors[0] if authors else "", year, title)
-    return key if key[:1].isalnum() else f"x{key}"
+    key = key if key[:1].isalnum() else f"x{key}"
+    # A source id has at most 128 characters (and names a file): a title opening with a long
+    # unbroken word (a chemical name, a URL) must not make an id the loader would refuse.
+    return key[:MAX_KEY]
+
+
+MAX_KEY = 100  # leaves room for KeyAllocator's suffixes under the 128-character id limit
 
 
 def _suffix(number: int) -> str:
@@ -265,7 +294,9 @@ def verified_marks(fields: Iterable[str], mark: str = "verified") -> dict[str, s
     return dict.fromkeys(fields, mark)
 
 
-_BLOCK_TAG = re.compile(r"</?(?:[\w-]+:)?(?:p|sec|title|list|list-item|br|div|label)\b[^>]*>")
+# "[^<>]" rather than "[^>]": a tag never holds "<", and a text full of "<" without ">" would
+# otherwise be rescanned to its end from every "<" (quadratic time on a hostile abstract).
+_BLOCK_TAG = re.compile(r"</?(?:[\w-]+:)?(?:p|sec|title|list|list-item|br|div|label)\b[^<>]*>")
 
 
 def strip_markup(text: str) -> str:
@@ -274,7 +305,7 @@ def strip_markup(text: str) -> str:
     Block tags become spaces so paragraphs do not run together; inline tags (<sub>2</sub>)
     vanish so "H<sub>2</sub>O" stays one word.
     """
-    return clean(re.sub(r"<[^>]+>", "", _BLOCK_TAG.sub(" ", text)))
+    return clean(re.sub(r"<[^<>]+>", "", _BLOCK_TAG.sub(" ", text)))
 
 
 def only_present_marks(source: Source) -> Source:

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import bibtexparser
 from bibtexparser import middlewares
-from bibtexparser.middlewares.names import parse_single_name_into_parts
+from bibtexparser.middlewares.names import InvalidNameError, parse_single_name_into_parts
 from pylatexenc.latex2text import LatexNodes2Text
 
 from kb.ids import is_source_id, normalize_doi, normalize_pmcid, normalize_pmid
@@ -61,7 +61,16 @@ def source_from_fields(key: str, entry_type: str, fields: dict[str, object],
         return None, problems
     text = {name: _decode(value) if name in _TEXT_FIELDS else _plain(value)
             for name, value in fields.items() if name != "author" and name != "editor"}
-    authors = tuple(normalize_name(a) for a in _authors(fields.get("author") or fields.get("editor")))
+    authors: list[str] = []
+    for name in _authors(fields.get("author") or fields.get("editor")):
+        try:
+            authors.append(normalize_name(name))
+        except InvalidNameError as error:  # "A, B, C" (authors not joined by "and"), a stray "{"
+            problem(f"{key}: author {name[:80]!r} is not a name BibTeX can split "
+                    f"({error.reason.lower()}); kept as written: separate authors with ' and '",
+                    "warning")
+            if _plain(name):
+                authors.append(_plain(name))
     title = text.get("title", "")
     if not title:
         problem(f"@{entry_type}{{{key}}} has no title: add title = {{...}}")
@@ -89,7 +98,7 @@ def source_from_fields(key: str, entry_type: str, fields: dict[str, object],
         id=key,
         type=entry_type,
         title=title,
-        authors=authors,
+        authors=tuple(authors),
         year=year,
         container=container,
         volume=text.get("volume", ""),
@@ -177,7 +186,10 @@ def _authors(value: object) -> list[str]:
 def _decode(value: object) -> str:
     text = str(value)
     if "\\" in text or "{" in text or "$" in text:
-        text = _LATEX.latex_to_text(text)
+        try:
+            text = _LATEX.latex_to_text(text)
+        except RecursionError:  # groups nested thousands deep: keep the text, drop the braces
+            return _plain(text)
     return " ".join(text.split())
 
 

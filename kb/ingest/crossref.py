@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from kb.ingest import ParseResult
-from kb.ingest._common import BIBLIOGRAPHIC_FIELDS, verified_marks
+from kb.ingest._common import BIBLIOGRAPHIC_FIELDS, load_json, verified_marks
 from kb.ingest.csl_json import add_items
 from kb.models import CorpusProblem
 
@@ -22,7 +22,7 @@ def parse(text: str, origin: str) -> ParseResult:
     """Parse a Crossref /works response (``{"message": ...}``) or a list of work objects."""
     result = ParseResult()
     try:
-        data = json.loads(text)
+        data = load_json(text)
     except json.JSONDecodeError as error:
         result.problems.append(CorpusProblem(origin, error.lineno, f"malformed JSON: {error.msg}"))
         return result

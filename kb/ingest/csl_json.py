@@ -19,6 +19,7 @@ from kb.ingest._common import (
     KeyAllocator,
     clean,
     join_sections,
+    load_json,
     normalize_pages,
     only_present_marks,
     person,
@@ -49,7 +50,7 @@ def parse(text: str, origin: str) -> ParseResult:
     """Parse a CSL-JSON document (an array of items or one item)."""
     result = ParseResult()
     try:
-        data = json.loads(text)
+        data = load_json(text)
     except json.JSONDecodeError as error:
         result.problems.append(CorpusProblem(origin, error.lineno, f"malformed JSON: {error.msg}"))
         return result
@@ -85,14 +86,15 @@ def source_from_item(item: dict[str, Any], provenance: Provenance,
 
     Provenance lines count records (1 = the first item) because JSON has no useful line per record.
     """
-    title = _first(item.get("title"))
+    title = strip_markup(_first(item.get("title")))  # markup alone ("<jats:p>") is no title
     if not title:
         return None, [problem(provenance, f"record {provenance.line} has no title; skipped")]
-    title = strip_markup(title)
     subtitle = strip_markup(_first(item.get("subtitle")))
     if subtitle and subtitle.lower() not in title.lower():
         title = f"{title.rstrip(':')}: {subtitle}"
-    authors = tuple(a for a in (_name(n) for n in item.get("author") or [] if isinstance(n, dict)) if a)
+    names = item.get("author")
+    authors = tuple(a for a in (_name(n) for n in names if isinstance(n, dict)) if a) \
+        if isinstance(names, list) else ()
     year = _year(item)
     doi = normalize_doi(str(item.get("DOI") or item.get("doi") or ""))
     sections = abstract_sections(str(item.get("abstract") or ""))
@@ -129,20 +131,33 @@ def abstract_sections(markup: str) -> tuple[tuple[str, str], ...]:
     """(label, text) sections of a JATS or plain abstract; a lone "Abstract" heading is dropped."""
     if not markup.strip():
         return ()
-    found = _SECTION.findall(markup)
+    found = _SECTION.findall(markup, 0, _closed(markup, "sec"))
     if found:
         sections = []
         for body in found:
-            heading = _TITLE.search(body)
+            end = _closed(body, "title")
+            heading = _TITLE.search(body, 0, end)
             label = strip_markup(heading.group(1)).rstrip(":").upper() if heading else ""
-            text = strip_markup(_TITLE.sub(" ", body))
+            text = strip_markup(_TITLE.sub(" ", body[:end]) + body[end:])
             if text:
                 sections.append((label, text))
         return tuple(sections)
-    heading = _TITLE.search(markup)
+    end = _closed(markup, "title")
+    heading = _TITLE.search(markup, 0, end)
     if heading and strip_markup(heading.group(1)).lower().rstrip(":") == "abstract":
-        markup = _TITLE.sub(" ", markup, count=1)
+        markup = _TITLE.sub(" ", markup[:end], count=1) + markup[end:]
     return sections_from_text(strip_markup(markup))
+
+
+def _closed(markup: str, tag: str) -> int:
+    """Where the last ``</tag>`` (or ``</jats:tag>``) ends; 0 when there is none.
+
+    No ``<tag>...</tag>`` match can run past it, and searching only up to it keeps an abstract
+    of thousands of unclosed tags from costing quadratic time (each one rescanned to the end).
+    """
+    ends = [markup.rfind(closer) + len(closer) for closer in (f"</{tag}>", f"</jats:{tag}>")
+            if closer in markup]
+    return max(ends, default=0)
 
 
 def _first(value: Any) -> str:
@@ -164,8 +179,10 @@ def _year(item: dict[str, Any]) -> int | None:
         date = item.get(field)
         if not isinstance(date, dict):
             continue
-        parts = date.get("date-parts") or [[None]]
-        first = parts[0][0] if parts and parts[0] else None
+        parts = date.get("date-parts")
+        # [[year, month, day], ...] when well formed; anything else is read as no date
+        first = parts[0][0] if isinstance(parts, list) and parts and isinstance(parts[0], list) \
+            and parts[0] else None
         if isinstance(first, int | str) and year_from(first):
             return year_from(first)
         if date.get("raw") and year_from(date["raw"]):

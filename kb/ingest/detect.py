@@ -23,6 +23,7 @@ from kb.ingest import (
     ris,
     scifact,
 )
+from kb.ingest._common import load_json
 
 # Format name -> parser. The names are what ``kb import --format`` accepts.
 FORMATS: dict[str, Parser] = {
@@ -91,7 +92,7 @@ def _from_content(head: str, text: str, filename: str) -> str:
 def _json_kind(head: str, text: str) -> str:
     first_line = head.split("\n", 1)[0]
     try:
-        first = json.loads(first_line)
+        first = load_json(first_line)
         lines_mode = bool(head[len(first_line):].strip()) and isinstance(first, dict)
     except json.JSONDecodeError:
         first, lines_mode = None, False
@@ -117,6 +118,6 @@ def _json_kind(head: str, text: str) -> str:
 
 def _load(text: str) -> object:
     try:
-        return json.loads(text)
+        return load_json(text)
     except json.JSONDecodeError:
         return None

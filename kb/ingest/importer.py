@@ -5,7 +5,11 @@ and ``records/``) before writing anything, and never writes a second source for 
 already has: a duplicate either adds the fields the corpus lacks (merged) or changes nothing
 (skipped). BibTeX files are the curators' and are never edited; what an import adds to a
 curated source goes into ``records/<its id>.json``, which the corpus loader merges with it.
-Nothing is written until every input has been read, and each file is replaced atomically.
+Nothing is written until every input has been read, and then everything is written in one
+transaction (``kb.corpus.records.write_records``): a killed import leaves the corpus as it was
+before or as it is after, never in between. An import that ran while this one was reading is
+noticed at commit time, under the records lock, and this one is placed again against the corpus
+as it now is, so two concurrent imports never add the same work twice.
 """
 
 from __future__ import annotations
@@ -101,14 +105,21 @@ class Importer:
         self.report = ImportReport(dry_run=dry_run)
         self.index = SourceIndex()
         self.entries: dict[str, _Entry] = {}
+        self.keys = KeyAllocator(self.entries)
+        self._snapshot: tuple[tuple[str, int, int, int], ...] = ()
         self.new: dict[str, StoredRecord] = {}
         self.updated: dict[str, StoredRecord] = {}
         self.raw: dict[str, str] = {}
         self.batch_hint = ""
+        self._inputs: list[tuple[ParseResult, str, str]] = []  # replayed if the corpus moves
         self._load()
-        self.keys = KeyAllocator(self.entries)
 
     def _load(self) -> None:
+        """Read every source the corpus holds (after repairing an interrupted import)."""
+        record_store.recover(self.corpus_dir)
+        self._snapshot = record_store.snapshot(self.corpus_dir)
+        self.index = SourceIndex()
+        self.entries = {}
         references = self.corpus_dir / "references"
         for path in sorted(references.rglob("*.bib")) if references.is_dir() else []:
             rel = path.relative_to(self.corpus_dir).as_posix()
@@ -126,10 +137,12 @@ class Importer:
                 entry.record = record
                 entry.source = merge_sources(entry.source, record.source).source
                 self.index.put(entry.source)
+        self.keys = KeyAllocator(self.entries)
 
     def add(self, result: ParseResult, fmt: str, origin: str,
             advance: Callable[[int], None] | None = None) -> None:
         """Take in one parser's output: report its problems and place each of its records."""
+        self._inputs.append((result, fmt, origin))
         self.report.problems.extend(str(p) for p in result.problems)
         for source in result.sources:
             self._place(source, result.raw.get(source.id), fmt, origin)
@@ -195,15 +208,31 @@ class Importer:
         """Write the new and updated records (unless this is a dry run) and return the report."""
         if self.dry_run or not (self.new or self.updated):
             return self.report
-        batch = None
-        if len(self.new) > BATCH_THRESHOLD:
-            batch = self._batch_name()
-        written = record_store.write_records(
-            self.corpus_dir, [*self.new.values(), *self.updated.values()], self.raw, batch=batch)
+        # The lock spans the check and the write, so no other import can slip in between.
+        with record_store.locked(self.corpus_dir):
+            if record_store.snapshot(self.corpus_dir) != self._snapshot:
+                self._replay()
+                if not (self.new or self.updated):
+                    return self.report
+            batch = None
+            if len(self.new) > BATCH_THRESHOLD:
+                batch = self._batch_name()
+            written = record_store.write_records(
+                self.corpus_dir, [*self.new.values(), *self.updated.values()], self.raw,
+                batch=batch)
         self.report.written = sorted({p.relative_to(self.corpus_dir).as_posix() for p in written})
         self.new.clear()
         self.updated.clear()
         return self.report
+
+    def _replay(self) -> None:
+        """Another import changed records/ since we read it: place every input again."""
+        inputs = self._inputs
+        self.report = ImportReport(dry_run=self.dry_run)
+        self.new, self.updated, self.raw, self._inputs = {}, {}, {}, []
+        self._load()
+        for result, fmt, origin in inputs:
+            self.add(result, fmt, origin)
 
     def _batch_name(self) -> str:
         stem = re.sub(r"[^A-Za-z0-9_.+-]+", "-", self.batch_hint or "import").strip("-.") or "import"

@@ -41,9 +41,12 @@ def records(text: str) -> Iterator[tuple[int, Record, str]]:
     raw: list[str] = []
     start = 0
     last_tag = ""
+    more: list[str] = []  # continuation lines of the last value, joined once: see _continue
+
     for number, line in enumerate(iter_lines(text.lstrip("\ufeff")), start=1):
         stripped = line.rstrip("\r\n")
         if not stripped.strip():
+            _continue(fields, last_tag, more, " ")
             if fields:
                 yield start, fields, "".join(raw)
             fields, raw, last_tag = {}, [], ""
@@ -51,19 +54,32 @@ def records(text: str) -> Iterator[tuple[int, Record, str]]:
         raw.append(stripped + "\n")
         match = _TAG_LINE.match(stripped)
         if match and not stripped.startswith("      "):
+            _continue(fields, last_tag, more, " ")
             last_tag = match.group(1)
             if not fields:
                 start = number
             fields.setdefault(last_tag, []).append(match.group(2).strip())
         elif last_tag:
-            values = fields[last_tag]
-            values[-1] = f"{values[-1]} {stripped.strip()}".strip()
+            more.append(stripped.strip())
         else:
             if not fields:
                 start = number
             fields.setdefault("?", []).append(stripped.strip())
+    _continue(fields, last_tag, more, " ")
     if fields:
         yield start, fields, "".join(raw)
+
+
+def _continue(fields: Record, tag: str, more: list[str], separator: str) -> None:
+    """Append the continuation lines in *more* to *tag*'s last value, and empty *more*.
+
+    Joining once per value, not once per line, keeps a value that goes on over many thousand
+    lines linear in time rather than quadratic.
+    """
+    if more and tag:
+        values = fields[tag]
+        values[-1] = separator.join([values[-1], *more]).strip()
+    more.clear()
 
 
 def parse(text: str, origin: str) -> ParseResult:

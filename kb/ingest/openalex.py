@@ -19,6 +19,7 @@ from kb.ingest._common import (
     KeyAllocator,
     clean,
     join_sections,
+    load_json,
     normalize_pages,
     only_present_marks,
     person_from_display,
@@ -38,7 +39,7 @@ def parse(text: str, origin: str) -> ParseResult:
     """Parse an OpenAlex work, a list of works, or a ``results`` page."""
     result = ParseResult()
     try:
-        data = json.loads(text)
+        data = load_json(text)
     except json.JSONDecodeError as error:
         result.problems.append(CorpusProblem(origin, error.lineno, f"malformed JSON: {error.msg}"))
         return result
@@ -71,12 +72,7 @@ def source_from_work(work: dict[str, Any], provenance: Provenance
         return None, [problem(provenance, f"work {provenance.line} has no title; skipped")]
     work_id = clean(work.get("id")).rsplit("/", 1)[-1]
     ids = work.get("ids") if isinstance(work.get("ids"), dict) else {}
-    authors = tuple(
-        name for name in (
-            person_from_display(str((a.get("author") or {}).get("display_name")
-                                    or a.get("raw_author_name") or ""))
-            for a in work.get("authorships") or [] if isinstance(a, dict))
-        if name)
+    authors = tuple(name for name in (_author(a) for a in _list(work.get("authorships"))) if name)
     year = work.get("publication_year") if isinstance(work.get("publication_year"), int) else None
     biblio = work.get("biblio") if isinstance(work.get("biblio"), dict) else {}
     first, last = clean(biblio.get("first_page")), clean(biblio.get("last_page"))
@@ -84,7 +80,7 @@ def source_from_work(work: dict[str, Any], provenance: Provenance
     venue = location.get("source") if isinstance(location.get("source"), dict) else {}
     sections = sections_from_text(rebuild_abstract(work.get("abstract_inverted_index")))
     mesh = tuple(dict.fromkeys(
-        clean(m.get("descriptor_name")) for m in work.get("mesh") or []
+        clean(m.get("descriptor_name")) for m in _list(work.get("mesh"))
         if isinstance(m, dict) and m.get("descriptor_name")))
     pmid = normalize_pmid(clean(ids.get("pmid")).rsplit("/", 1)[-1])
     pmcid = normalize_pmcid(clean(ids.get("pmcid")).rstrip("/").rsplit("/", 1)[-1])
@@ -111,6 +107,20 @@ def source_from_work(work: dict[str, Any], provenance: Provenance
         provenance=(provenance,),
     )
     return only_present_marks(source), []
+
+
+def _list(value: object) -> list[Any]:
+    """*value* when it is a JSON array, else nothing: a damaged work must not crash the import."""
+    return value if isinstance(value, list) else []
+
+
+def _author(authorship: object) -> str:
+    """"Family, Given" of one ``authorships`` entry, or "" when it names nobody."""
+    if not isinstance(authorship, dict):
+        return ""
+    author = authorship.get("author")
+    name = author.get("display_name") if isinstance(author, dict) else None
+    return person_from_display(str(name or authorship.get("raw_author_name") or ""))
 
 
 def rebuild_abstract(index: object) -> str:

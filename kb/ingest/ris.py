@@ -45,11 +45,13 @@ def records(text: str) -> Iterator[tuple[int, Record, str]]:
     raw: list[str] = []
     start = 0
     last = ""
+    more: list[str] = []  # continuation lines of the last value, joined once: see _continue
     for number, line in enumerate(iter_lines(text.lstrip("\ufeff")), start=1):
         stripped = line.rstrip("\r\n").lstrip("\ufeff")
         match = _TAG_LINE.match(stripped)
         if match:
             tag, value = match.group(1), (match.group(2) or "").strip()
+            _continue(fields, last, more)
             if tag == "TY":
                 if fields:  # a record that never reached ER
                     yield start, fields, "".join(raw)
@@ -66,9 +68,21 @@ def records(text: str) -> Iterator[tuple[int, Record, str]]:
             last = tag
         elif stripped.strip() and last and fields:
             raw.append(stripped + "\n")
-            fields[last][-1] = f"{fields[last][-1]}\n{stripped.strip()}"
+            more.append(stripped.strip())
+    _continue(fields, last, more)
     if fields:
         yield start, fields, "".join(raw)
+
+
+def _continue(fields: Record, tag: str, more: list[str]) -> None:
+    """Append the continuation lines in *more* to *tag*'s last value, and empty *more*.
+
+    Joining once per value, not once per line, keeps a value that goes on over many thousand
+    lines linear in time rather than quadratic.
+    """
+    if more and tag in fields:
+        fields[tag][-1] = "\n".join([fields[tag][-1], *more])
+    more.clear()
 
 
 def parse(text: str, origin: str) -> ParseResult:

@@ -11,10 +11,11 @@ The text is read line by line, so memory stays bounded by the longest line.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from kb.ingest import ParseResult
-from kb.ingest._common import clean, iter_lines, join_sections, problem, sections_from_sentences
+from kb.ingest._common import clean, iter_lines, join_sections, load_json, problem, sections_from_sentences
 from kb.models import CorpusProblem, Provenance, Source
 
 ID_PREFIX = "scifact-"
@@ -29,7 +30,7 @@ def parse(text: str, origin: str) -> ParseResult:
             continue
         provenance = Provenance(origin, number)
         try:
-            record = json.loads(line)
+            record = load_json(line)
         except json.JSONDecodeError as error:
             result.problems.append(problem(provenance, f"malformed JSON line ({error.msg}); skipped"))
             continue
@@ -55,9 +56,12 @@ def source_from_line(record: Any, provenance: Provenance
     if not isinstance(record, dict):
         return None, [problem(provenance, "line is not a JSON object; skipped")]
     doc_id = record.get("doc_id")
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses; and at most 20 of
+    # them, so the id stays a short file name.
     if isinstance(doc_id, bool) or not isinstance(doc_id, int | str) or \
-            not str(doc_id).strip().isdigit():
-        return None, [problem(provenance, f"doc_id {doc_id!r} is not a number; skipped")]
+            not re.fullmatch(r"[0-9]{1,20}", str(doc_id).strip()):
+        return None, [problem(provenance, f"doc_id {str(doc_id)[:40]!r} is not a document "
+                              "number (up to 20 digits); skipped")]
     title = clean(record.get("title"))
     if not title:
         return None, [problem(provenance, f"doc_id {doc_id} has no title; skipped")]
@@ -68,9 +72,10 @@ def source_from_line(record: Any, provenance: Provenance
         return None, [problem(provenance, f"doc_id {doc_id}: abstract is not a list of "
                               "sentences; skipped")]
     structured = bool(record.get("structured"))
-    sections = sections_from_sentences((str(s) for s in sentences), structured)
+    # SciFact gives its sentences: keep them one a line (see sections_from_sentences).
+    sections = sections_from_sentences((str(s) for s in sentences), structured, separator="\n")
     if not structured and sections:
-        sections = (("", " ".join(text for _, text in sections)),)
+        sections = (("", "\n".join(text for _, text in sections)),)
     return Source(
         id=f"{ID_PREFIX}{int(str(doc_id).strip())}",
         type="article",
