@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from kb.ids import make_source_key
+from kb.ingest import ParseResult
 from kb.models import CorpusProblem, Provenance, Source
 
 # Fields a literature service vouches for when a record comes from its own response.
@@ -229,6 +230,18 @@ def _suffix(number: int) -> str:
         number, rest = divmod(number - 1, 26)
         suffix = chr(ord("a") + rest) + suffix
     return suffix
+
+
+def add_with_unique_key(result: ParseResult, source: Source, raw: str, keys: KeyAllocator) -> None:
+    """Append *source* to *result* under a key no earlier record of the input took, with its raw text.
+
+    Several records of one file may build the same key (same first author, year and title word).
+    """
+    key = keys.allocate(source.id)
+    if key != source.id:
+        source = replace(source, id=key)
+    result.sources.append(source)
+    result.raw[key] = raw
 
 
 class KeyAllocator:

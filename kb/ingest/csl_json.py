@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 from typing import Any
 
 from kb.ids import normalize_doi, normalize_pmcid, normalize_pmid
 from kb.ingest import ParseResult
 from kb.ingest._common import (
     KeyAllocator,
+    add_with_unique_key,
     clean,
     join_sections,
     load_json,
@@ -73,10 +73,7 @@ def add_items(result: ParseResult, items: list[Any], origin: str,
         result.problems.extend(problems)
         if source is None:
             continue
-        key = keys.allocate(source.id)
-        source = source if key == source.id else replace(source, id=key)
-        result.sources.append(source)
-        result.raw[key] = json.dumps(item, ensure_ascii=False, indent=1)
+        add_with_unique_key(result, source, json.dumps(item, ensure_ascii=False, indent=1), keys)
 
 
 def source_from_item(item: dict[str, Any], provenance: Provenance,

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 
 from kb.ids import normalize_doi, normalize_pmcid, normalize_pmid
 from kb.ingest import ParseResult
 from kb.ingest._common import (
     BIBLIOGRAPHIC_FIELDS,
     KeyAllocator,
+    add_with_unique_key,
     clean,
     iter_lines,
     join_sections,
@@ -92,11 +92,7 @@ def parse(text: str, origin: str) -> ParseResult:
         result.problems.extend(problems)
         if source is None:
             continue
-        key = keys.allocate(source.id)
-        if key != source.id:
-            source = replace(source, id=key)
-        result.sources.append(source)
-        result.raw[key] = raw
+        add_with_unique_key(result, source, raw, keys)
     if not result.sources and not result.problems:
         result.problems.append(CorpusProblem(origin, None, "no MEDLINE record found (expected "
                                              "lines such as 'PMID- 12345678')"))

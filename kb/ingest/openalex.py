@@ -9,7 +9,6 @@ and publisher data rather than being the record of any of them, so its fields ar
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Any
 
 from kb.ids import normalize_doi, normalize_pmcid, normalize_pmid
@@ -17,6 +16,7 @@ from kb.ingest import ParseResult
 from kb.ingest._common import (
     BIBLIOGRAPHIC_FIELDS,
     KeyAllocator,
+    add_with_unique_key,
     clean,
     join_sections,
     load_json,
@@ -57,10 +57,7 @@ def parse(text: str, origin: str) -> ParseResult:
         result.problems.extend(problems)
         if source is None:
             continue
-        key = keys.allocate(source.id)
-        source = source if key == source.id else replace(source, id=key)
-        result.sources.append(source)
-        result.raw[key] = json.dumps(item, ensure_ascii=False, indent=1)
+        add_with_unique_key(result, source, json.dumps(item, ensure_ascii=False, indent=1), keys)
     return result
 
 
