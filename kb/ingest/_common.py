@@ -10,7 +10,7 @@ import html
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -242,6 +242,25 @@ def add_with_unique_key(result: ParseResult, source: Source, raw: str, keys: Key
         source = replace(source, id=key)
     result.sources.append(source)
     result.raw[key] = raw
+
+
+def parse_tagged_records(records: Iterable[tuple[int, Any, str]], origin: str,
+                         build: Callable[[Any, Provenance], tuple[Source | None, list[CorpusProblem]]],
+                         none_found: str) -> ParseResult:
+    """Turn (line, fields, raw) records of a tagged format (RIS, MEDLINE) into a ParseResult.
+
+    *build* makes one Source from a record's fields; *none_found* explains an input with no record.
+    """
+    result = ParseResult()
+    keys = KeyAllocator()
+    for line, fields, raw in records:
+        source, problems = build(fields, Provenance(origin, line))
+        result.problems.extend(problems)
+        if source is not None:
+            add_with_unique_key(result, source, raw, keys)
+    if not result.sources and not result.problems:
+        result.problems.append(CorpusProblem(origin, None, none_found))
+    return result
 
 
 class KeyAllocator:

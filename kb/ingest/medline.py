@@ -15,13 +15,12 @@ from kb.ids import normalize_doi, normalize_pmcid, normalize_pmid
 from kb.ingest import ParseResult
 from kb.ingest._common import (
     BIBLIOGRAPHIC_FIELDS,
-    KeyAllocator,
-    add_with_unique_key,
     clean,
     iter_lines,
     join_sections,
     normalize_pages,
     only_present_marks,
+    parse_tagged_records,
     person,
     problem,
     sections_from_text,
@@ -84,19 +83,8 @@ def _continue(fields: Record, tag: str, more: list[str], separator: str) -> None
 
 def parse(text: str, origin: str) -> ParseResult:
     """Parse MEDLINE-format text; *origin* names the file in problems and provenance."""
-    result = ParseResult()
-    keys = KeyAllocator()
-    for line, fields, raw in records(text):
-        provenance = Provenance(origin, line)
-        source, problems = source_from_record(fields, provenance)
-        result.problems.extend(problems)
-        if source is None:
-            continue
-        add_with_unique_key(result, source, raw, keys)
-    if not result.sources and not result.problems:
-        result.problems.append(CorpusProblem(origin, None, "no MEDLINE record found (expected "
-                                             "lines such as 'PMID- 12345678')"))
-    return result
+    return parse_tagged_records(records(text), origin, source_from_record,
+                                "no MEDLINE record found (expected lines such as 'PMID- 12345678')")
 
 
 def source_from_record(fields: Record, provenance: Provenance

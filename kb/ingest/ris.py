@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from kb.ids import normalize_doi, normalize_pmcid, normalize_pmid
 from kb.ingest import ParseResult
 from kb.ingest._common import (
-    KeyAllocator,
-    add_with_unique_key,
     clean,
     iter_lines,
     join_sections,
     normalize_pages,
+    parse_tagged_records,
     problem,
     sections_from_text,
     source_key,
@@ -87,19 +86,8 @@ def _continue(fields: Record, tag: str, more: list[str]) -> None:
 
 def parse(text: str, origin: str) -> ParseResult:
     """Parse RIS text; *origin* names the file in problems and provenance."""
-    result = ParseResult()
-    keys = KeyAllocator()
-    for line, fields, raw in records(text):
-        provenance = Provenance(origin, line)
-        source, problems = source_from_record(fields, provenance)
-        result.problems.extend(problems)
-        if source is None:
-            continue
-        add_with_unique_key(result, source, raw, keys)
-    if not result.sources and not result.problems:
-        result.problems.append(CorpusProblem(origin, None, "no RIS record found (expected "
-                                             "'TY  - JOUR' ... 'ER  - ')"))
-    return result
+    return parse_tagged_records(records(text), origin, source_from_record,
+                                "no RIS record found (expected 'TY  - JOUR' ... 'ER  - ')")
 
 
 def source_from_record(fields: Record, provenance: Provenance
