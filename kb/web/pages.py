@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,6 +134,12 @@ def search() -> ResponseReturnValue:
     """The search page: a query box, then claims with their sources, facets, sort and pages."""
     kb = knowledge_base()
     _warm_citations(kb)
+    # A build never changes, so a rendered results page can be served again as it is: under load
+    # this saves the template work, which holds the GIL longest (see bench/load.py).
+    key = (kb.manifest.get("build"), request.query_string)
+    cached = _RENDERED.get(key)
+    if cached is not None:
+        return cached, 200
     args = {key: request.args.getlist(key) for key in request.args}
     state = SearchState.from_args(args)
     page: SearchPage | None = None
@@ -158,7 +165,36 @@ def search() -> ResponseReturnValue:
         context.update(_results_context(kb, page, state))
     else:
         context.update(_home_context(kb))
-    return render_template("search.html", **context), 400 if error else 200
+    html = render_template("search.html", **context)
+    if page is not None and not error:
+        _RENDERED.put(key, html, kb.settings.search_cache_size)
+    return html, 400 if error else 200
+
+
+class _RenderedPages:
+    """A small thread-safe LRU of rendered search pages, keyed by build and query string."""
+
+    def __init__(self) -> None:
+        self._pages: OrderedDict[tuple[object, bytes], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, bytes]) -> str | None:
+        with self._lock:
+            html = self._pages.get(key)
+            if html is not None:
+                self._pages.move_to_end(key)
+            return html
+
+    def put(self, key: tuple[object, bytes], html: str, capacity: int) -> None:
+        if capacity <= 0:
+            return
+        with self._lock:
+            self._pages[key] = html
+            while len(self._pages) > min(capacity, 512):
+                self._pages.popitem(last=False)
+
+
+_RENDERED = _RenderedPages()
 
 
 def _results_context(kb: KnowledgeBase, page: SearchPage, state: SearchState) -> dict[str, Any]:
