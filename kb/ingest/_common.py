@@ -43,6 +43,15 @@ def clean(text: object) -> str:
     return " ".join(html.unescape(str(text)).split())
 
 
+def read_json(text: str, origin: str, result: ParseResult) -> tuple[bool, Any]:
+    """Load a JSON document; on failure report it in *result* with its line and return (False, None)."""
+    try:
+        return True, load_json(text)
+    except json.JSONDecodeError as error:
+        result.problems.append(CorpusProblem(origin, error.lineno, f"malformed JSON: {error.msg}"))
+        return False, None
+
+
 def load_json(text: str) -> Any:
     """``json.loads`` whose every failure is a ``json.JSONDecodeError`` the parsers report.
 

@@ -7,11 +7,10 @@ are reduced to (label, text) sections. Reference lists, funders and licences are
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from kb.ingest import ParseResult
-from kb.ingest._common import BIBLIOGRAPHIC_FIELDS, load_json, verified_marks
+from kb.ingest._common import BIBLIOGRAPHIC_FIELDS, read_json, verified_marks
 from kb.ingest.csl_json import add_items
 from kb.models import CorpusProblem
 
@@ -21,10 +20,8 @@ VERIFIED = verified_marks((*BIBLIOGRAPHIC_FIELDS, "doi"))
 def parse(text: str, origin: str) -> ParseResult:
     """Parse a Crossref /works response (``{"message": ...}``) or a list of work objects."""
     result = ParseResult()
-    try:
-        data = load_json(text)
-    except json.JSONDecodeError as error:
-        result.problems.append(CorpusProblem(origin, error.lineno, f"malformed JSON: {error.msg}"))
+    loaded, data = read_json(text, origin, result)
+    if not loaded:
         return result
     items = works(data)
     if items is None:

@@ -19,11 +19,11 @@ from kb.ingest._common import (
     add_with_unique_key,
     clean,
     join_sections,
-    load_json,
     normalize_pages,
     only_present_marks,
     person,
     problem,
+    read_json,
     sections_from_text,
     source_key,
     strip_markup,
@@ -49,10 +49,8 @@ _DATE_FIELDS = ("issued", "published-print", "published", "published-online")
 def parse(text: str, origin: str) -> ParseResult:
     """Parse a CSL-JSON document (an array of items or one item)."""
     result = ParseResult()
-    try:
-        data = load_json(text)
-    except json.JSONDecodeError as error:
-        result.problems.append(CorpusProblem(origin, error.lineno, f"malformed JSON: {error.msg}"))
+    loaded, data = read_json(text, origin, result)
+    if not loaded:
         return result
     items = data if isinstance(data, list) else [data]
     add_items(result, items, origin, verification=None)

@@ -19,11 +19,11 @@ from kb.ingest._common import (
     add_with_unique_key,
     clean,
     join_sections,
-    load_json,
     normalize_pages,
     only_present_marks,
     person_from_display,
     problem,
+    read_json,
     sections_from_text,
     source_key,
     strip_markup,
@@ -38,10 +38,8 @@ _MARKS = verified_marks((*BIBLIOGRAPHIC_FIELDS, "doi", "pmid", "pmcid"), "verifi
 def parse(text: str, origin: str) -> ParseResult:
     """Parse an OpenAlex work, a list of works, or a ``results`` page."""
     result = ParseResult()
-    try:
-        data = load_json(text)
-    except json.JSONDecodeError as error:
-        result.problems.append(CorpusProblem(origin, error.lineno, f"malformed JSON: {error.msg}"))
+    loaded, data = read_json(text, origin, result)
+    if not loaded:
         return result
     if isinstance(data, dict) and isinstance(data.get("results"), list):
         items: list[Any] = data["results"]
