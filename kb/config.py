@@ -30,7 +30,12 @@ class Settings:
     cache_dir: Path | None = None  # on-disk cache of raw service responses
     check_rate_limit: str = "30 per minute"  # article checker, per client address
     search_cache_size: int = 2048  # search pages kept per build; 0 disables the cache
-    semantic: bool = False  # store sentence embeddings at build time (needs the semantic extra)
+    # Store sentence embeddings at build time (the encoder in kb/models/encoder); KB_SEMANTIC=0
+    # makes lexical-only builds, as does an install without the encoder's files.
+    semantic: bool = True
+    # Verdicts from the trained verifier (kb/models/verifier); False (KB_VERIFIER=0) falls back to
+    # the lexical rules of kb.check.verdict, as does an install without the model files.
+    verifier: bool = True
 
     @classmethod
     def from_env(cls, root: Path | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -52,7 +57,8 @@ class Settings:
             cache_dir=Path(cache) if cache else None,
             check_rate_limit=environ.get("KB_CHECK_RATE_LIMIT", defaults.check_rate_limit),
             search_cache_size=int(environ.get("KB_SEARCH_CACHE", defaults.search_cache_size)),
-            semantic=environ.get("KB_SEMANTIC", "").lower() in {"1", "true", "yes"},
+            semantic=environ.get("KB_SEMANTIC", "1").strip().lower() not in {"0", "false", "no", "off"},
+            verifier=environ.get("KB_VERIFIER", "1").strip().lower() not in {"0", "false", "no", "off"},
         )
 
     def with_dirs(self, corpus_dir: Path | None = None, index_dir: Path | None = None) -> Settings:

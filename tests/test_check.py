@@ -330,7 +330,7 @@ def test_markdown_report_adds_footnotes_and_lists_problems(numbered):
     report = to_markdown(numbered)
     assert "adults with treatment-resistant depression[^kb" in report
     assert "]: U.S. Food and Drug Administration" in report
-    for heading in ("## Evidence check", "### Contradicted", "### Unsupported", "### Citations", "### References"):
+    for heading in ("## Evidence check", "### Contradicted", "### Not enough evidence", "### Citations", "### References"):
         assert heading in report
     assert "does not say this" in report and "placeholder" in report
 

@@ -92,6 +92,14 @@ def test_match_signals_respect_the_source_filter(kb):
     assert {s for s, _ in signals.best_claims} == {"berman2000antidepressant"}
 
 
-def test_semantic_off_without_embeddings(kb):
+def test_semantic_on_by_default_and_off_without_embeddings(kb, tmp_path):
     signals = kb.engine.match_signals("ketamine depression", 10, 10)
-    assert signals.claims_semantic == () and signals.sources_semantic == ()
+    assert signals.claims_semantic and signals.sources_semantic  # the bundled encoder's embeddings
+    lexical = Settings(corpus_dir=kb.settings.corpus_dir, index_dir=tmp_path / "index", semantic=False)
+    build(lexical)
+    other = KnowledgeBase.open(lexical)
+    try:
+        signals = other.engine.match_signals("ketamine depression", 10, 10)
+        assert signals.claims_semantic == () and signals.sources_semantic == ()
+    finally:
+        other.close()

@@ -27,6 +27,7 @@ from kb.check.references import (
     find_reference_section,
     known_first_authors,
     normalise,
+    notice_problems,
     resolve,
     resolved_source,
     strip_citations,
@@ -44,20 +45,33 @@ from kb.check.result import (
 from kb.check.segment import Unit, prepare, segment
 from kb.check.verdict import (
     PARTIAL,
-    scorer_for,
+    Scored,
     citation_check,
     decide,
     evidence,
     profile,
+    scorer_for,
 )
+from kb.check.verified import VERIFIED, Judged, decide_verified, judge, verified_citation_check
 from kb.check.worthiness import assess
 from kb.errors import BadRequest, PayloadTooLarge
+from kb.models import Source
+from kb.verify import verifier_for
 
 if TYPE_CHECKING:
     from kb.knowledge_base import KnowledgeBase
 
-__all__ = ["CheckResult", "SentenceResult", "Reference", "Evidence", "EvidenceSource", "CitationCheck",
-           "Problem", "VERDICTS", "check_article"]
+__all__ = [
+    "VERDICTS",
+    "CheckResult",
+    "CitationCheck",
+    "Evidence",
+    "EvidenceSource",
+    "Problem",
+    "Reference",
+    "SentenceResult",
+    "check_article",
+]
 
 CANDIDATES = 15  # claims the matcher returns per sentence; the verdict re-reads them all
 CITED_CANDIDATES = 5  # claims of a cited source compared with the sentence citing it
@@ -115,6 +129,8 @@ class _Checker:
         self.units = units
         self.vocabulary = kb.vocabulary
         self.scorer = scorer_for(kb)
+        # The trained verifier decides verdicts; without its model files the lexical rules do.
+        self.verifier = verifier_for() if kb.settings.verifier else None
         self.problems: list[Problem] = []
         self.section: ReferenceSection | None = find_reference_section(text, units)
         self.references: list[Reference] = []
@@ -128,6 +144,7 @@ class _Checker:
                     "unreadable", f"The reference list{_under(self.section.heading)} has no entries the "
                     "checker can read: write one reference per line or numbered item; the sentences "
                     "were checked without it"))
+        self.problems.extend(notice_problems(self.section, units))
         self.numbered = any(r.number is not None for r in self.references)
         self.known_authors = known_first_authors(kb)
         for reference in self.references:
@@ -220,12 +237,24 @@ class _Checker:
         sentence = profile(clean, self.vocabulary)
         matches = list(self.kb.match_claims(clean, limit=CANDIDATES))
         seen = {m.claim.id for m in matches}
+        verifier = self.verifier
+        judged: dict[str, Judged] = {}
+        if verifier is not None:
+            judged.update((j.match.claim.id, j) for j in judge(verifier, clean, matches[:VERIFIED]))
         checks: list[CitationCheck] = []
         for ref_id in cited:
             reference = self.by_id[ref_id]
             source = self.kb.find_source(reference.resolved.id) if reference.resolved else None
             own = self.kb.matcher.match_claims(clean, limit=CITED_CANDIDATES, sources=[source.id]) if source else []
-            check = citation_check(ref_id, source, self.scorer.score(sentence, own))
+            if verifier is not None:
+                fresh = [m for m in own if m.claim.id not in judged]
+                judged.update((j.match.claim.id, j) for j in judge(verifier, clean, fresh))
+                lexical = {item.match.claim.id: item for item in self.scorer.score(sentence, own)}
+                check = verified_citation_check(
+                    ref_id, source, [self._with_coverage(judged[m.claim.id], lexical) for m in own
+                                     if m.claim.id in judged], verifier.thresholds, clean, self.vocabulary)
+            else:
+                check = citation_check(ref_id, source, self.scorer.score(sentence, own))
             if reference.problem in {"placeholder", "unresolved", "unreadable"}:
                 problems.append(f"It cites [{ref_id}], which cannot be checked: {reference.detail}")
             checks.append(check)
@@ -236,20 +265,63 @@ class _Checker:
                 self.problems.append(Problem(kind, f"[{ref_id}] {check.reason}", sentence=index,
                                              reference=ref_id))
         scored = self.scorer.score(sentence, matches)
-        verdict = decide(sentence, scored, self.vocabulary)
+        if verifier is not None:
+            lexical = {item.match.claim.id: item for item in scored}
+            judged = {cid: self._with_coverage(j, lexical) for cid, j in judged.items()}
+            verdict = decide_verified(clean, list(judged.values()), verifier.thresholds, self.vocabulary)
+            shown, backing = self._verified_evidence(scored, judged)
+        else:
+            verdict = decide(sentence, scored, self.vocabulary)
+            # Claims that cover under EVIDENCE_FLOOR of the sentence are noise, not evidence worth showing.
+            shown = tuple(evidence(s, self.scorer) for s in scored[:EVIDENCE_SHOWN] if s.coverage >= EVIDENCE_FLOOR)
+            backing = [s.match.source for s in scored if s.agrees and s.coverage >= PARTIAL]
         if verdict.verdict in {"contradicted", "unsupported"}:
             self.problems.append(Problem(verdict.verdict, verdict.reason, sentence=index))
-        # Claims that cover under EVIDENCE_FLOOR of the sentence are noise, not evidence worth showing.
-        shown = tuple(evidence(s, self.scorer) for s in scored[:EVIDENCE_SHOWN] if s.coverage >= EVIDENCE_FLOOR)
         suggestions: tuple[EvidenceSource, ...] = ()
         if verdict.verdict in {"supported", "partly_supported"} and not cited:
-            sources = list({s.match.source.id: s.match.source for s in scored
-                            if s.agrees and s.coverage >= PARTIAL}.values())
+            sources = list({s.id: s for s in backing}.values())
             suggestions = tuple(self.scorer.source(s, with_apa=True) for s in sources[:SUGGESTIONS])
         base["problems"] = tuple(problems)  # now with the problems of the references it cites
         return SentenceResult(checkworthy=True, category=worth.category, verdict=verdict.verdict,
                               reason=verdict.reason, evidence=shown, citations=tuple(checks),
                               suggestions=suggestions, **base)
+
+    @staticmethod
+    def _with_coverage(judged: Judged, lexical: dict[str, Scored]) -> Judged:
+        """*judged* with the lexical coverage of its claim (kb.check.verdict), which the verdict needs."""
+        item = lexical.get(judged.match.claim.id)
+        if item is None:
+            return replace(judged, coverage=0.0, word_share=0.0)
+        return replace(judged, coverage=item.coverage, word_share=item.word_share, agrees=item.agrees)
+
+    def _verified_evidence(self, scored: list[Scored], judged: dict[str, Judged]
+                           ) -> tuple[tuple[Evidence, ...], list[Source]]:
+        """The evidence shown for a sentence the verifier read, and the sources that back it.
+
+        Evidence the verifier reads as supporting or contradicting comes first (most confident
+        first), then the neutral candidates that cover the sentence best.
+        """
+        thresholds = self.verifier.thresholds if self.verifier is not None else None
+        def rank(item: Scored) -> tuple[int, float]:
+            j = judged.get(item.match.claim.id)
+            if j is None:
+                return (2, -item.coverage)
+            decided = max(j.support, j.contradict)
+            return (0 if decided >= 0.5 else 1, -decided if decided >= 0.5 else -item.coverage)
+        ordered = sorted((s for s in scored if s.match.claim.id in judged or s.coverage >= EVIDENCE_FLOOR), key=rank)
+        shown = []
+        for item in ordered[:EVIDENCE_SHOWN]:
+            j = judged.get(item.match.claim.id)
+            base = evidence(item, self.scorer)
+            if j is None:
+                shown.append(replace(base, locator=str(item.match.claim.locator)))
+                continue
+            shown.append(replace(base, agrees=j.judgement.relation != "contradicts", relation=j.judgement.relation,
+                                 support=round(j.support, 3), contradict=round(j.contradict, 3),
+                                 locator=str(item.match.claim.locator)))
+        floor = thresholds.partial if thresholds else 1.0
+        backing = [j.match.source for j in sorted(judged.values(), key=lambda j: -j.support) if j.support >= floor]
+        return tuple(shown), backing
 
     # --- the reference list -------------------------------------------------------------
 

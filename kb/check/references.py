@@ -8,7 +8,13 @@ Numbered ("1.", "[1]"), Vancouver, APA and Markdown footnote ("[^1]: ...") entri
 
 A reference resolves to a source by its DOI or PMID exactly (``KnowledgeBase.find_source``), else
 by a fuzzy match (rapidfuzz) of the source's title inside the entry, confirmed by the first
-author's family name or the year, else by first author and year alone when one source fits.
+author's family name or the year, else by first author and year alone when one source fits. An
+entry that neither an author nor a year confirms (a regulatory document, a web page: "FDA Approval
+Information for Spravato (esketamine)") may resolve by its title alone, under stricter conditions
+(``TITLE_ONLY``); a year it does give must be the source's.
+
+A note in the list ("Note: The references above are illustrative placeholders") is not an entry;
+one saying the references are not real is a placeholder notice (``notice_problems``).
 
 Inline citations: ``[1]``, ``[1,2]``, ``[1-3]``, superscript digits (``¹²``, and HTML ``<sup>``
 turned into ``[n]`` by the segmenter), ``[^note]``, ``(Berman et al., 2000; Zarate 2006)``,
@@ -19,14 +25,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz, process
 
-from kb.check.result import Reference, ResolvedSource
+from kb.check.result import Problem, Reference, ResolvedSource
 from kb.check.segment import Unit
+from kb.check.worthiness import PLACEHOLDER_NOTICE
 from kb.citations import confirmed_identifiers, split_name, vancouver
 from kb.models import Source
 
@@ -87,6 +95,16 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """A note in the reference list, which is not a reference ("Note: links checked in 2024")."""
+
+    text: str
+    start: int  # offsets into the analysed text
+    end: int
+    placeholder: bool  # it says the references are placeholders, examples or not real
+
+
+@dataclass(frozen=True, slots=True)
 class ReferenceSection:
     """Where the reference list stands in the analysed text and what it holds."""
 
@@ -94,6 +112,7 @@ class ReferenceSection:
     end: int
     heading: str | None  # the heading that opened it, None for a trailing numbered list
     entries: tuple[Reference, ...]
+    notices: tuple[Notice, ...] = ()
 
 
 def normalise(text: str) -> str:
@@ -128,6 +147,7 @@ class _Known:
 
 
 _KNOWN_CACHE: dict[int, tuple[Store, tuple[_Known, ...]]] = {}
+_FREQUENCY_CACHE: dict[int, tuple[Store, Counter[str]]] = {}
 
 
 def _known_sources(store: Store) -> tuple[_Known, ...]:
@@ -157,6 +177,20 @@ def _index_sources(store: Store) -> tuple[_Known, ...]:
     return tuple(known)
 
 
+def _title_frequency(store: Store) -> Counter[str]:
+    """In how many source titles each normalised word occurs, computed once per build."""
+    cached = _FREQUENCY_CACHE.get(id(store))
+    if cached is not None and cached[0] is store:
+        return cached[1]
+    frequency: Counter[str] = Counter()
+    for known in _known_sources(store):
+        frequency.update(set(known.title.split()))
+    if len(_FREQUENCY_CACHE) >= 4:
+        _FREQUENCY_CACHE.pop(next(iter(_FREQUENCY_CACHE)))
+    _FREQUENCY_CACHE[id(store)] = (store, frequency)
+    return frequency
+
+
 def known_first_authors(kb: KnowledgeBase) -> set[str]:
     """Normalised first-author family names (and corporate acronyms) of every source."""
     found: set[str] = set()
@@ -175,6 +209,54 @@ def _looks_like_reference(text: str) -> bool:
     return bool(_DOI.search(text) or _PMID.search(text) or _URL.search(text)
                 or (_YEAR.search(text) and (re.search(r"\bet al\b|[A-Z][a-z]+,? (?:[A-Z]\.? ?){1,3}[,.]", text)
                                             or len(text.split()) >= 6)))
+
+
+_NOTE_START = re.compile(r"^[\s*_(\[]*(?:notes?|disclaimer|n\.\s?b\.?|please note|editor['\u2019]s note)"
+                         r"\s*[:.\u2013\u2014-]", re.IGNORECASE)
+
+
+def is_notice(text: str) -> bool:
+    """Whether a line of a reference list is a note about the list rather than a reference.
+
+    >>> is_notice("Note: The references above are illustrative placeholders"), is_notice("Berman RM. 2000.")
+    (True, False)
+    """
+    text = text.strip()
+    return bool(_NOTE_START.match(text)) or (
+        bool(PLACEHOLDER_NOTICE.search(text)) and not _looks_like_reference(text) and len(text.split()) <= 40)
+
+
+def _notices(text: str, start: int, end: int) -> tuple[Notice, ...]:
+    found: list[Notice] = []
+    position = start
+    for line in text[start:end].split("\n"):
+        line_start = position
+        position += len(line) + 1
+        marker = _MARKER.match(line)
+        body = line[marker.end():] if marker else line
+        if body.strip() and is_notice(body):
+            offset = line_start + (marker.end() if marker else 0)
+            left, right = offset + len(body) - len(body.lstrip()), offset + len(body.rstrip())
+            found.append(Notice(text[left:right], left, right, bool(PLACEHOLDER_NOTICE.search(body))))
+    return tuple(found)
+
+
+def notice_problems(section: ReferenceSection | None, units: Iterable[Unit] = ()) -> list[Problem]:
+    """A "placeholder" problem for each note saying the article's references are not real.
+
+    The notes of the reference list count, and *units* outside it that are such a note (a
+    disclaimer after the list, or in an article without one).
+    """
+    notes = list(section.notices) if section is not None else []
+    for unit in units:
+        inside = section is not None and section.start <= unit.start and unit.end <= section.end
+        if not inside and PLACEHOLDER_NOTICE.search(unit.text) and is_notice(unit.text):
+            notes.append(Notice(unit.text, unit.start, unit.end, True))
+    where = f" under '{section.heading}'" if section is not None and section.heading else ""
+    return [Problem("placeholder", f"The article says its references are not real ('{note.text}'): the "
+                    f"reference list{where} holds placeholders, so replace them with the sources the "
+                    "article draws on; citations of them cannot back its sentences")
+            for note in notes if note.placeholder]
 
 
 def find_reference_section(text: str, units: list[Unit]) -> ReferenceSection | None:
@@ -197,7 +279,8 @@ def find_reference_section(text: str, units: list[Unit]) -> ReferenceSection | N
                 end = later.start
                 break
         entries = parse_entries(text, heading.end, end)
-        return ReferenceSection(heading.end, end, heading.text.strip(), tuple(entries))
+        return ReferenceSection(heading.end, end, heading.text.strip(), tuple(entries),
+                                _notices(text, heading.end, end))
     return _trailing_numbered_list(text)
 
 
@@ -218,6 +301,8 @@ def _trailing_numbered_list(text: str) -> ReferenceSection | None:
             start = line_start
         elif line[:1] in {" ", "\t"}:
             continue  # a wrapped entry
+        elif numbered == 0 and is_notice(stripped):
+            continue  # a note after the list ("Note: the references above are ...") belongs to it
         else:
             break
     if start is None or numbered == 0:
@@ -226,7 +311,7 @@ def _trailing_numbered_list(text: str) -> ReferenceSection | None:
     looking = sum(_looks_like_reference(e.text) for e in entries)
     if not entries or looking < max(1, 0.6 * len(entries)):
         return None
-    return ReferenceSection(start, len(text), None, tuple(entries))
+    return ReferenceSection(start, len(text), None, tuple(entries), _notices(text, start, len(text)))
 
 
 def parse_entries(text: str, start: int, end: int) -> list[Reference]:
@@ -243,6 +328,8 @@ def parse_entries(text: str, start: int, end: int) -> list[Reference]:
         if not line.strip():
             continue
         marker = _MARKER.match(line)
+        if is_notice(line[marker.end():] if marker else line):
+            continue  # a note about the list is no entry, nor part of the entry above it
         if marker:
             number = marker.group("num") or marker.group("bracket")
             raw.append([line_start + marker.end(), line_end])
@@ -391,6 +478,80 @@ def by_author_year(kb: KnowledgeBase, name: str, year: int | None) -> Source | N
     return hits[0] if len(hits) == 1 else None
 
 
+# A title alone, with no author or year to confirm it, resolves only when the entry's words
+# (in any order: "FDA Approval Information for Spravato" against "FDA approval of Spravato
+# (esketamine) nasal spray ...") match the title closely: at least three of them, three in four
+# of the entry's content words, are the title's, and two of those are rare among the titles
+# ("FDA", "Spravato"). An entry of common words ("Ketamine for treatment-resistant depression",
+# "Adults with unipolar major depression") then resolves to nothing rather than to whichever
+# title happens to hold them.
+TITLE_ONLY = 85  # rapidfuzz token_set_ratio, 0..100
+TITLE_ONLY_WORDS = 3
+TITLE_ONLY_SHARE = 0.75
+TITLE_ONLY_RARE = 2  # shared words found in at most three titles (see _by_title_only)
+TITLE_ONLY_CONFIDENCE = 0.8  # a title-only match is less certain than one an author or year confirms
+_TITLE_STOPWORDS = frozenset("""a an the and or of for in on at to with by from as its their is are
+into via vs versus about""".split())
+_ACCESSED = re.compile(r"\b(?:accessed|retrieved|cited|viewed|visited|last (?:updated|modified|reviewed)|"
+                       r"updated)\b[^.;]{0,40}?\b(?:19|20)\d{2}\b", re.IGNORECASE)
+
+
+def publication_year(text: str) -> int | None:
+    """The year a reference was published, not the day a web page was read ("Accessed 2024").
+
+    >>> publication_year("Spravato label. Accessed March 3, 2024."), publication_year("Smith (2019).")
+    (None, 2019)
+    """
+    year = _YEAR.search(_ACCESSED.sub(" ", _DOI.sub(" ", _URL.sub(" ", text))))
+    return int(year.group(1)) if year else None
+
+
+def _title_words(text: str) -> set[tuple[str, ...]]:
+    """The content words of an entry, a hyphenated compound as one word of its normalised parts
+    ("treatment-resistant" -> ("treatment", "resistant")), so it is not counted twice."""
+    words: set[tuple[str, ...]] = set()
+    for token in re.split(r"[\s/]+", text):
+        parts = tuple(w for w in normalise(token).split() if w not in _TITLE_STOPWORDS and not w.isdigit())
+        if parts and sum(len(w) for w in parts) >= 2:
+            words.add(parts)
+    return words
+
+
+def _by_title_only(reference: Reference, kb: KnowledgeBase) -> tuple[float, _Known] | None:
+    """The source whose title the entry names in other words, with its confidence, or None."""
+    text = _ACCESSED.sub(" ", _URL.sub(" ", _DOI.sub(" ", reference.text)))
+    words = _title_words(text)
+    if len(words) <= TITLE_ONLY_WORDS:
+        return None  # three words or fewer name a topic, not a document
+    known = _known_sources(kb.store)
+    frequency = _title_frequency(kb.store)
+    # Rare: in at most three titles, and in at most one in ten (in a small knowledge base most
+    # words are in few titles, which says nothing).
+    rare = max(1, min(3, len(known) // 10))
+    year = publication_year(reference.text)
+    passed: list[tuple[float, _Known]] = []
+    titles = [k.title for k in known]
+    for _, score, index in process.extract(normalise(text), titles, scorer=fuzz.token_set_ratio, limit=10,
+                                           score_cutoff=TITLE_ONLY, processor=None):
+        candidate = known[index]
+        if year is not None and candidate.source.year != year:
+            continue  # the entry dates another document
+        title = set(candidate.title.split())
+        shared = [parts for parts in words if set(parts) <= title]
+        rare_shared = sum(any(frequency[w] <= rare for w in parts) for parts in shared)
+        if (len(shared) >= TITLE_ONLY_WORDS and len(shared) >= TITLE_ONLY_SHARE * len(words)
+                and rare_shared >= TITLE_ONLY_RARE):
+            passed.append((float(score), candidate))
+    if not passed:
+        return None
+    passed.sort(key=lambda p: -p[0])
+    score, best = passed[0]
+    confidence = score / 100 * TITLE_ONLY_CONFIDENCE
+    if len(passed) > 1 and passed[1][0] >= score - 2:
+        confidence *= 0.9  # another title fits as well: the first is a guess between near-equals
+    return confidence, best
+
+
 def resolve(reference: Reference, kb: KnowledgeBase) -> Reference:
     """*reference* with its knowledge-base source, or with the problem that prevents one."""
     text = reference.text
@@ -422,10 +583,24 @@ def resolve(reference: Reference, kb: KnowledgeBase) -> Reference:
         author_ok = bool(reference.first_author) and _author_matches(candidate, reference.first_author or "")
         author_ok = author_ok or (bool(candidate.family) and candidate.family in entry[:120])
         year_ok = candidate.source.year is not None and str(candidate.source.year) in text
-        if score >= 97 or (score >= 88 and (author_ok or year_ok)) or (score >= 75 and author_ok and year_ok):
+        # Unconfirmed by author or year, a near-exact match counts only when the whole (main) title
+        # stands in the entry: an entry that is a fragment of a title ("Ketamine for
+        # treatment-resistant depression") names a topic many titles share, and is left to the
+        # stricter title-only rule (_by_title_only).
+        whole = len(candidate.main_title or candidate.title) <= len(entry)
+        if (score >= 97 and (whole or author_ok or year_ok)) or (score >= 88 and (author_ok or year_ok)) \
+                or (score >= 75 and author_ok and year_ok):
             confidence = score / 100 * (1.0 if author_ok and year_ok else 0.9)
             if best is None or confidence > best[0]:
                 best = (confidence, candidate)
+    if best is None and reference.first_author:
+        source = by_author_year(kb, reference.first_author, reference.year)
+        if source is not None:
+            return replace(reference, resolved=resolved_source(source, "author-year", 0.6))
+    if best is None:
+        # Nothing confirms a title: the stricter title-only rule decides (a regulatory document,
+        # a web page).
+        best = _by_title_only(reference, kb)
     if best is not None:
         source = best[1].source
         result = replace(reference, resolved=resolved_source(source, "title", best[0]))
@@ -434,10 +609,6 @@ def resolve(reference: Reference, kb: KnowledgeBase) -> Reference:
                            detail=f"The DOI {reference.doi} differs from the knowledge base's "
                                   f"{source.doi} for this title: check which is right")
         return result
-    if reference.first_author:
-        source = by_author_year(kb, reference.first_author, reference.year)
-        if source is not None:
-            return replace(reference, resolved=resolved_source(source, "author-year", 0.6))
     if not (reference.doi or reference.pmid or reference.year or _URL.search(text)) and len(text.split()) < 4:
         return replace(reference, problem="unreadable",
                        detail="This entry has no authors, year, title or identifier the checker can "

@@ -22,7 +22,7 @@ VERDICT_LABELS = {
     "supported": "Supported",
     "partly_supported": "Partly supported",
     "contradicted": "Contradicted",
-    "unsupported": "Unsupported",
+    "unsupported": "Not enough evidence",
 }
 
 
@@ -124,7 +124,7 @@ def to_markdown(result: CheckResult) -> str:
                  "found in the knowledge base.")
     sections = [
         ("Contradicted", lambda s: s.verdict == "contradicted"),
-        ("Unsupported", lambda s: s.verdict == "unsupported"),
+        ("Not enough evidence", lambda s: s.verdict == "unsupported"),
         ("Partly supported", lambda s: s.verdict == "partly_supported"),
     ]
     for title, wanted in sections:

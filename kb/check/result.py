@@ -49,11 +49,19 @@ class Evidence:
     agrees: bool  # the claim points the same way as the sentence (see kb.check.verdict)
     shared_terms: tuple[str, ...]
     source: EvidenceSource
+    # The verifier's reading (kb.verify): "supports", "contradicts" or "neutral", with P(supports)
+    # and P(contradicts); None on a build checked without the verifier model.
+    relation: str | None = None
+    support: float | None = None
+    contradict: float | None = None
+    locator: str | None = None  # where the claim stands in its source ("abstract, sentence 4")
 
     def to_dict(self) -> dict[str, Any]:
         return {"claim_id": self.claim_id, "text": self.text, "score": self.score,
                 "match_score": self.match_score, "stance": self.stance, "agrees": self.agrees,
-                "shared_terms": list(self.shared_terms), "source": self.source.to_dict()}
+                "shared_terms": list(self.shared_terms), "source": self.source.to_dict(),
+                "relation": self.relation, "support": self.support, "contradict": self.contradict,
+                "locator": self.locator}
 
 
 @dataclass(frozen=True, slots=True)

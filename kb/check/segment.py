@@ -19,8 +19,9 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+from kb.check.worthiness import has_verb, is_title
 from kb.errors import BadRequest, PayloadTooLarge
-from kb.text import split_sentences
+from kb.text import Span, split_sentences
 
 CONTENT_TYPES: tuple[str, ...] = ("text", "markdown", "html")
 
@@ -32,6 +33,13 @@ _ITEM = re.compile(r"^[ \t]*(?:[-*+\u2022\u2023\u25e6\u2043]|\d{1,3}[.)]|\[\d{1,
 _FENCE = re.compile(r"^[ \t]*(```|~~~)")
 _RULE = re.compile(r"^([-*_])(?:[ \t]*\1){2,}$")
 _TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t:]*-{3,}")
+# "...within hours.It also ...": two sentences glued without a space, which pysbd keeps as one. A
+# stop after two lower-case letters, a digit, "%" or a closing bracket, then a capitalised word,
+# is a boundary; abbreviations ("e.g.", "U.S.") and decimals ("0.5") are not matched, and the
+# few lower-case abbreviations that may precede a name are left out below.
+_GLUED = re.compile(r"(?:(?<=[a-z]{2}[.!?])|(?<=[0-9%)\]][.!?]))(?=[A-Z][a-z])")
+_GLUED_ABBREVIATIONS = frozenset("""vs al etc approx incl fig figs ca cf resp eq ref refs no nos vol pp ed
+eds dr mr mrs ms prof st jr sr inc ltd co corp dept univ est""".split())
 
 
 def content_type_for(hint: str | None, filename: str | None = None) -> str | None:
@@ -239,10 +247,34 @@ def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _is_plain_heading(line: str, before_blank: bool, after_blank: bool) -> bool:
-    """A short line standing alone with no closing punctuation reads as a heading in plain text."""
+    """A short line standing alone with no closing punctuation reads as a heading in plain text,
+    unless it is a sentence without its full stop ("Mitochondria play a major role in apoptosis"):
+    a line with a verb is a heading only in Title Case."""
     words = line.split()
     return (before_blank and after_blank and 0 < len(words) <= 10 and not line.rstrip().endswith(
-        (".", "!", "?", ":", ";", ",", ")", "]")) and line[:1].isupper())
+        (".", "!", "?", ":", ";", ",", ")", "]")) and line[:1].isupper()
+        and (is_title(line) or not has_verb(line)))
+
+
+def _unglued(spans: list[Span]) -> list[Span]:
+    """*spans* with sentences glued without a space ("hours.It") cut apart, offsets kept."""
+    result: list[Span] = []
+    for span in spans:
+        cuts = []
+        for match in _GLUED.finditer(span.text):
+            before = re.search(r"(\w+)[.!?]$", span.text[:match.start()])
+            if before is None or before.group(1).casefold() not in _GLUED_ABBREVIATIONS:
+                cuts.append(match.start())
+        begin = 0
+        for cut in [*cuts, len(span.text)]:
+            piece = span.text[begin:cut]
+            lead = len(piece) - len(piece.lstrip())
+            piece = piece.strip()
+            if piece:
+                start = span.start + begin + lead
+                result.append(Span(piece, start, start + len(piece)))
+            begin = cut
+    return result
 
 
 def segment(text: str) -> list[Unit]:
@@ -261,7 +293,7 @@ def segment(text: str) -> list[Unit]:
             return
         start = paragraph[0].start
         end = paragraph[-1].start + len(paragraph[-1].text)
-        for span in split_sentences(text[start:end], offset=start):
+        for span in _unglued(split_sentences(text[start:end], offset=start)):
             units.append(Unit(span.text, span.start, span.end, "sentence"))
         paragraph.clear()
 
@@ -305,7 +337,7 @@ def segment(text: str) -> list[Unit]:
             start = line.start + item.end()
             start, end = _trimmed(text, start, end)
             if start < end:
-                spans = split_sentences(text[start:end], offset=start)
+                spans = _unglued(split_sentences(text[start:end], offset=start))
                 for number, span in enumerate(spans):
                     units.append(Unit(span.text, span.start, span.end, "item" if number == 0 else "sentence"))
         elif (not paragraph and _is_plain_heading(stripped, blank(index - 1), blank(index + 1))):

