@@ -17,7 +17,7 @@ chosen on the other folds' claims and scored on the held-out fold; per-fold and 
 printed, and the last line reports the held-out mean (with ``--folds 1``, the figures of the
 shipped weights). ``--index-dir`` keeps the corpus and index for the next run, which reuses them
 when the corpus file is unchanged. Semantic matching is used when the build has embeddings:
-``--semantic`` builds with them (needs ``pip install -e '.[semantic]'``).
+``--semantic`` builds with them (the bundled int8 ONNX encoder, as ``kb build`` does by default).
 
 The last line is always ``nDCG@10=... R@100=... q/s=... baseline_nDCG@10=...``.
 """
@@ -225,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--index-dir", type=Path, help="keep the corpus and index here (reused)")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (1 = none)")
     parser.add_argument("--semantic", action="store_true",
-                        help="build with sentence embeddings (needs the semantic extra)")
+                        help="build with sentence embeddings (the default for kb build)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N claims (quick runs)")
     parser.add_argument("--seed", type=int, default=13, help="fold assignment seed")
     args = parser.parse_args(argv)

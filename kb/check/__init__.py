@@ -46,6 +46,7 @@ from kb.check.segment import Unit, prepare, segment
 from kb.check.verdict import (
     PARTIAL,
     Scored,
+    SentenceProfile,
     citation_check,
     decide,
     evidence,
@@ -55,6 +56,7 @@ from kb.check.verdict import (
 from kb.check.verified import VERIFIED, Judged, decide_verified, judge, verified_citation_check
 from kb.check.worthiness import assess
 from kb.errors import BadRequest, PayloadTooLarge
+from kb.matching import ClaimMatch
 from kb.models import Source
 from kb.verify import verifier_for
 
@@ -240,14 +242,15 @@ class _Checker:
         verifier = self.verifier
         judged: dict[str, Judged] = {}
         if verifier is not None:
-            judged.update((j.match.claim.id, j) for j in judge(verifier, clean, matches[:VERIFIED]))
+            judged.update((j.match.claim.id, j) for j in judge(verifier, clean,
+                                                                 self._on_topic(sentence, matches[:VERIFIED])))
         checks: list[CitationCheck] = []
         for ref_id in cited:
             reference = self.by_id[ref_id]
             source = self.kb.find_source(reference.resolved.id) if reference.resolved else None
             own = self.kb.matcher.match_claims(clean, limit=CITED_CANDIDATES, sources=[source.id]) if source else []
             if verifier is not None:
-                fresh = [m for m in own if m.claim.id not in judged]
+                fresh = self._on_topic(sentence, [m for m in own if m.claim.id not in judged])
                 judged.update((j.match.claim.id, j) for j in judge(verifier, clean, fresh))
                 lexical = {item.match.claim.id: item for item in self.scorer.score(sentence, own)}
                 check = verified_citation_check(
@@ -285,6 +288,12 @@ class _Checker:
         return SentenceResult(checkworthy=True, category=worth.category, verdict=verdict.verdict,
                               reason=verdict.reason, evidence=shown, citations=tuple(checks),
                               suggestions=suggestions, **base)
+
+    def _on_topic(self, sentence: SentenceProfile, matches: list[ClaimMatch]) -> list[ClaimMatch]:
+        """The candidates worth the verifier's time: those that share enough of the sentence's
+        content for any verdict to count them (``Thresholds.coverage_partly``)."""
+        floor = self.verifier.thresholds.coverage_partly if self.verifier is not None else 0.0
+        return [s.match for s in self.scorer.score(sentence, matches) if s.coverage >= floor]
 
     @staticmethod
     def _with_coverage(judged: Judged, lexical: dict[str, Scored]) -> Judged:

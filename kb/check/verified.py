@@ -37,7 +37,7 @@ from kb.models import Source
 from kb.verify import Judgement, Thresholds, Verifier, figures
 from kb.vocabulary import Vocabulary
 
-VERIFIED = 8  # the matcher's best candidates the verifier reads for each sentence
+VERIFIED = 5  # the matcher's best candidates the verifier reads for each sentence
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,8 @@ def decide_verified(sentence: str, judged: Sequence[Judged], thresholds: Thresho
                     vocabulary: Vocabulary) -> Verdict:
     """The verdict for a sentence from the verifier's readings of its candidates."""
     if not judged:
-        return Verdict("unsupported", "Not enough evidence: nothing in the knowledge base is about it")
+        return Verdict("unsupported", "Not enough evidence: no claim in the knowledge base shares enough of "
+                       "what it says")
     # "No side effects", "completely safe": any on-topic claim that reports a harm or a limit
     # contradicts a denial of harm, whatever the model reads.
     if DENIES_HARM.search(sentence):
@@ -92,7 +93,10 @@ def decide_verified(sentence: str, judged: Sequence[Judged], thresholds: Thresho
     best_support = max(judged, key=lambda j: j.support)
     best_contra = max(judged, key=lambda j: j.contradict)
     s, c = best_support.support, best_contra.contradict
-    if c >= thresholds.contradict and c > s:
+    # "Contradicted" is the strongest thing the checker says: the model's reading must be backed
+    # by the claim pointing the other way in its own words (a limit, a negation, a harm) or by
+    # the curator's limits/contradicts stance.
+    if c >= thresholds.contradict and c > s and not best_contra.agrees:
         top = best_contra.match
         return Verdict("contradicted", f"Contradicted by {_quote(top.claim, top.source)}")
     # The model reads meaning but not scope: a claim it reads as supporting that shares little of
