@@ -124,7 +124,7 @@ def decide_verified(sentence: str, judged: Sequence[Judged], thresholds: Thresho
         top = best_support.match
         return Verdict("partly_supported", f"The evidence backs part of it: {_quote(top.claim, top.source)}")
     top = best_support.match
-    return Verdict("unsupported", "Not enough evidence: the closest claim does not state it, "
+    return Verdict("unsupported", "Not enough evidence: the closest claim does not clearly state it, "
                    f"{_quote(top.claim, top.source)}")
 
 
