@@ -315,7 +315,7 @@ class Verdict:
     reason: str
 
 
-def _quote(claim: Claim, source: Source, limit: int = 90) -> str:
+def quote_claim(claim: Claim, source: Source, limit: int = 90) -> str:
     text = claim.text if len(claim.text) <= limit else claim.text[: limit - 1].rstrip() + "\u2026"
     return f"\u201c{text}\u201d ({short_authors(source)} {source.year or 'n.d.'})"
 
@@ -326,7 +326,7 @@ def sample_size(source: Source) -> int | None:
     return int(found.group(0).replace(",", "")) if found else None
 
 
-def _strong_enough(sources: Iterable[Source]) -> bool:
+def strong_enough(sources: Iterable[Source]) -> bool:
     for source in sources:
         if source.evidence_level == 1:
             return True
@@ -336,7 +336,7 @@ def _strong_enough(sources: Iterable[Source]) -> bool:
     return False
 
 
-def _weakness(sources: list[Source], vocabulary: Vocabulary) -> str:
+def weakness(sources: list[Source], vocabulary: Vocabulary) -> str:
     source = sources[0]
     design = vocabulary.label(source.design) if source.design else "source"
     size = f" of {source.sample_size}" if source.sample_size else ""
@@ -354,7 +354,7 @@ def decide(sentence: SentenceProfile, scored: Sequence[Scored], vocabulary: Voca
     d = disagree[0].coverage if disagree else 0.0
     if d >= PARTIAL and DENIES_HARM.search(sentence.text):
         top = disagree[0].match
-        return Verdict("contradicted", f"It denies harms the evidence reports: {_quote(top.claim, top.source)}")
+        return Verdict("contradicted", f"It denies harms the evidence reports: {quote_claim(top.claim, top.source)}")
     # A curator's limits/contradicts stance is strong evidence against; a claim that only reads
     # cautious (it lists side effects, it negates) must cover the sentence well to contradict it.
     curated = bool(disagree) and disagree[0].match.claim.stance in {"limits", "contradicts"}
@@ -362,12 +362,12 @@ def decide(sentence: SentenceProfile, scored: Sequence[Scored], vocabulary: Voca
         top = disagree[0].match
         if not sentence.cautious:
             verb = "contradicts" if top.claim.stance == "contradicts" else "limits"
-            return Verdict("contradicted", f"The closest evidence {verb} it: {_quote(top.claim, top.source)}")
+            return Verdict("contradicted", f"The closest evidence {verb} it: {quote_claim(top.claim, top.source)}")
         if sentence.negated and d >= STRONG:
-            return Verdict("contradicted", f"It denies what the evidence reports: {_quote(top.claim, top.source)}")
+            return Verdict("contradicted", f"It denies what the evidence reports: {quote_claim(top.claim, top.source)}")
     if a < PARTIAL:
         return Verdict("partly_supported", "The evidence is on its topic but does not state what it "
-                       "says" + (f": the closest is {_quote(disagree[0].match.claim, disagree[0].match.source)}"
+                       "says" + (f": the closest is {quote_claim(disagree[0].match.claim, disagree[0].match.source)}"
                                  if disagree else ""))
     top_three = agree[:3]
     said = max(s.word_share for s in top_three)
@@ -382,20 +382,20 @@ def decide(sentence: SentenceProfile, scored: Sequence[Scored], vocabulary: Voca
     best = agree[0].match
     if not strong:
         return Verdict("partly_supported", f"Evidence backs part of it ({a:.0%} of its content): "
-                       f"{_quote(best.claim, best.source)}")
+                       f"{quote_claim(best.claim, best.source)}")
     backing = [s for s in agree if s.coverage >= PARTIAL]
     if said < WORDS_SAID:
         forms = word_forms(sentence.text)
         unsaid = [forms.get(w, w) for w in sorted(sentence.words - content_words(
             " ".join(s.match.claim.text for s in agree[:3])))]
         return Verdict("partly_supported", f"The evidence is on its topic but does not say "
-                       f"‘{' '.join(unsaid[:5])}’: {_quote(best.claim, best.source)}")
+                       f"‘{' '.join(unsaid[:5])}’: {quote_claim(best.claim, best.source)}")
     key_missing = sorted(t for t in sentence.terms - union_terms
                          if (term := vocabulary.get(t)) is not None and term.kind in KEY_KINDS)
     if key_missing:
         labels = ", ".join(vocabulary.label(t) for t in key_missing)
         return Verdict("partly_supported", f"The evidence backs it, but not for {labels}: "
-                       f"{_quote(best.claim, best.source)}")
+                       f"{quote_claim(best.claim, best.source)}")
     stated = set()
     for s in backing:
         stated |= figures(s.match.claim.text) | figures(s.match.source.sample_size or "")
@@ -403,12 +403,12 @@ def decide(sentence: SentenceProfile, scored: Sequence[Scored], vocabulary: Voca
     missing_figures = sorted(f for f in sentence.figures if f not in stated)
     if missing_figures:
         return Verdict("partly_supported", f"The evidence backs its gist, but not the figure "
-                       f"{', '.join(missing_figures)}: {_quote(best.claim, best.source)}")
+                       f"{', '.join(missing_figures)}: {quote_claim(best.claim, best.source)}")
     sources = list({s.match.source.id: s.match.source for s in backing}.values())
-    if sentence.strong_wording and not _strong_enough(sources):
+    if sentence.strong_wording and not strong_enough(sources):
         return Verdict("partly_supported", f"Worded more strongly ('{sentence.strong_wording}') than its "
-                       f"evidence allows: it rests on {_weakness(sources, vocabulary)}")
-    return Verdict("supported", f"Backed by {_quote(best.claim, best.source)}"
+                       f"evidence allows: it rests on {weakness(sources, vocabulary)}")
+    return Verdict("supported", f"Backed by {quote_claim(best.claim, best.source)}"
                    + (f" and {len(sources) - 1} more source(s)" if len(sources) > 1 else ""))
 
 
@@ -463,17 +463,17 @@ def citation_check(reference_id: str, source: Source | None, scored: Sequence[Sc
     if d >= PARTIAL and d > a:
         top = disagree[0].match
         return CitationCheck(reference_id, source.id, "contradicts", d,
-                             f"The cited source limits it: {_quote(top.claim, top.source)}", top.claim.id)
+                             f"The cited source limits it: {quote_claim(top.claim, top.source)}", top.claim.id)
     if a >= STRONG:
         top = agree[0].match
         return CitationCheck(reference_id, source.id, "backs", a,
-                             f"Backed by the cited {_quote(top.claim, top.source)}", top.claim.id)
+                             f"Backed by the cited {quote_claim(top.claim, top.source)}", top.claim.id)
     if a >= PARTIAL:
         top = agree[0].match
         return CitationCheck(reference_id, source.id, "partly_backs", a,
-                             f"The cited source backs part of it: {_quote(top.claim, top.source)}", top.claim.id)
+                             f"The cited source backs part of it: {quote_claim(top.claim, top.source)}", top.claim.id)
     best = max(scored, key=lambda s: s.coverage)
     return CitationCheck(reference_id, source.id, "does_not_back", best.coverage,
                          f"The cited source does not say this; its closest claim covers "
-                         f"{best.coverage:.0%} of it: {_quote(best.match.claim, best.match.source)}",
+                         f"{best.coverage:.0%} of it: {quote_claim(best.match.claim, best.match.source)}",
                          best.match.claim.id)

@@ -28,9 +28,9 @@ from kb.check.verdict import (
     STRONG_WORDING,
     WORDS_MIN,
     Verdict,
-    _quote,
-    _strong_enough,
-    _weakness,
+    quote_claim,
+    strong_enough,
+    weakness,
 )
 from kb.matching import ClaimMatch
 from kb.models import Source
@@ -89,7 +89,7 @@ def decide_verified(sentence: str, judged: Sequence[Judged], thresholds: Thresho
         harms = [j for j in judged if not j.agrees and j.coverage >= thresholds.coverage_partly]
         if harms:
             top = max(harms, key=lambda j: j.coverage).match
-            return Verdict("contradicted", f"It denies harms the evidence reports: {_quote(top.claim, top.source)}")
+            return Verdict("contradicted", f"It denies harms the evidence reports: {quote_claim(top.claim, top.source)}")
     best_support = max(judged, key=lambda j: j.support)
     best_contra = max(judged, key=lambda j: j.contradict)
     s, c = best_support.support, best_contra.contradict
@@ -98,34 +98,34 @@ def decide_verified(sentence: str, judged: Sequence[Judged], thresholds: Thresho
     # the curator's limits/contradicts stance.
     if c >= thresholds.contradict and c > s and not best_contra.agrees:
         top = best_contra.match
-        return Verdict("contradicted", f"Contradicted by {_quote(top.claim, top.source)}")
+        return Verdict("contradicted", f"Contradicted by {quote_claim(top.claim, top.source)}")
     # The model reads meaning but not scope: a claim it reads as supporting that shares little of
     # the sentence's content (its terms, or its other words) does not back it.
     if best_support.coverage < thresholds.coverage_partly or best_support.word_share < WORDS_MIN:
         s = 0.0
     if s >= thresholds.support and best_support.coverage < thresholds.coverage_supported:
         top = best_support.match
-        return Verdict("partly_supported", f"The evidence backs part of it: {_quote(top.claim, top.source)}")
+        return Verdict("partly_supported", f"The evidence backs part of it: {quote_claim(top.claim, top.source)}")
     if s >= thresholds.support:
         backing = [j for j in judged if j.support >= thresholds.partial]
         top = best_support.match
         missing = _figures_missing(sentence, backing)
         if missing:
             return Verdict("partly_supported", f"The evidence backs its gist but not the figure "
-                           f"{', '.join(missing)}: {_quote(top.claim, top.source)}")
+                           f"{', '.join(missing)}: {quote_claim(top.claim, top.source)}")
         strong = STRONG_WORDING.search(sentence)
         sources = list({j.match.source.id: j.match.source for j in backing}.values())
-        if strong and not _strong_enough(sources):
+        if strong and not strong_enough(sources):
             return Verdict("partly_supported", f"Worded more strongly ('{strong.group(0)}') than its "
-                           f"evidence allows: it rests on {_weakness(sources, vocabulary)}")
+                           f"evidence allows: it rests on {weakness(sources, vocabulary)}")
         more = f" and {len(sources) - 1} more source(s)" if len(sources) > 1 else ""
-        return Verdict("supported", f"Backed by {_quote(top.claim, top.source)}{more}")
+        return Verdict("supported", f"Backed by {quote_claim(top.claim, top.source)}{more}")
     if s >= thresholds.partial:
         top = best_support.match
-        return Verdict("partly_supported", f"The evidence backs part of it: {_quote(top.claim, top.source)}")
+        return Verdict("partly_supported", f"The evidence backs part of it: {quote_claim(top.claim, top.source)}")
     top = best_support.match
     return Verdict("unsupported", "Not enough evidence: the closest claim does not clearly state it, "
-                   f"{_quote(top.claim, top.source)}")
+                   f"{quote_claim(top.claim, top.source)}")
 
 
 def verified_citation_check(reference_id: str, source: Source | None, judged: Sequence[Judged],

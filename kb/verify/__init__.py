@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from kb.verify.model import MODEL_DIR, VerifierModel, bundled_model
@@ -44,10 +44,8 @@ class Thresholds:
         if not path.is_file():
             return cls()
         data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(support=float(data["support"]), partial=float(data["partial"]),
-                   contradict=float(data["contradict"]),
-                   coverage_supported=float(data.get("coverage_supported", 0.6)),
-                   coverage_partly=float(data.get("coverage_partly", 0.35)))
+        # Fields the file leaves out keep their defaults; keys that are not fields (notes) are ignored.
+        return cls(**{f.name: float(data[f.name]) for f in fields(cls) if f.name in data})
 
 
 @dataclass(frozen=True, slots=True)
