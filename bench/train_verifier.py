@@ -97,7 +97,7 @@ def contradiction_of(claim: str, rng: random.Random) -> str | None:
     assert match is not None
     value = float(match.group(1))
     changed = value * rng.choice([0.25, 0.5, 2, 3]) if value else 5
-    text = f"{changed:g}" if "." in match.group(1) else str(int(round(changed)) or 7)
+    text = f"{changed:g}" if "." in match.group(1) else str(round(changed) or 7)
     if text == match.group(1):
         return None
     return claim[: match.start()] + text + claim[match.end():]

@@ -56,8 +56,8 @@ class Vocabulary:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
-            line = re.search(r"line (\d+)", str(error))
-            return cls([]), [CorpusProblem(origin, int(line.group(1)) if line else None,
+            where = re.search(r"line (\d+)", str(error))
+            return cls([]), [CorpusProblem(origin, int(where.group(1)) if where else None,
                                            f"not valid TOML: {error}")]
         lines = _header_lines(text)
         terms: list[Term] = []

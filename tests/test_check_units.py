@@ -10,7 +10,6 @@ from kb.check.verdict import content_words, is_cautious, is_negated
 from kb.check.worthiness import assess
 from kb.errors import BadRequest, PayloadTooLarge
 
-
 # --- segmentation ---------------------------------------------------------------------------
 
 

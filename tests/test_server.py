@@ -35,7 +35,7 @@ def test_server_exits_non_zero_when_the_port_is_taken(live_server, settings):
     port = live_server.rsplit(":", 1)[1]
     result = subprocess.run([sys.executable, str(ROOT / "server.py"), "--port", port,
                              "--corpus-dir", str(settings.corpus_dir), "--index-dir",
-                             str(settings.index_dir)], capture_output=True, text=True, timeout=60)
+                             str(settings.index_dir)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1
     assert "in use" in result.stderr
 
@@ -45,6 +45,6 @@ def test_server_exits_non_zero_when_the_index_cannot_be_built(tmp_path):
 
     result = subprocess.run([sys.executable, str(ROOT / "server.py"), "--port", str(free_port()),
                              "--corpus-dir", str(tmp_path / "nothing"), "--index-dir",
-                             str(tmp_path / "ix")], capture_output=True, text=True, timeout=60)
+                             str(tmp_path / "ix")], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1
     assert "could not be built" in result.stderr

@@ -45,7 +45,7 @@ def test_loads_and_runs_with_the_network_unreachable() -> None:
         assert "torch" not in sys.modules, "torch was imported"
         print(j.support)
     """)
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert 0.0 <= float(done.stdout.strip()) <= 1.0
 

@@ -40,16 +40,16 @@ CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("regulatory", re.compile(
         r"\b(approv\w*|authori[sz]\w*|licen[sc]\w*|cleared|indicat(?:ed|ion)s?|label(?:l?ed|ling)?|"
         r"regulat(?:or|ory|ors|ion)\w*|boxed warning|black[- ]box|restricted|prescri\w+|schedule[ds]?|"
-        r"guidelines?|recommend(?:ed|s|ation|ations)|reimburs\w*|market(?:ed|ing)|REMS)\b", re.I)),
+        r"guidelines?|recommend(?:ed|s|ation|ations)|reimburs\w*|market(?:ed|ing)|REMS)\b", re.IGNORECASE)),
     ("safety", re.compile(
         r"\b(safe(?:ty|ly)?|side[- ]effects?|adverse|harms?|harmful|toxic\w*|tolera\w+|risks?|"
         r"dangerous|abuse|misuse|addict\w*|dependence|overdose|death|deaths|fatal\w*|withdrawal|"
-        r"sedat\w*|dissociat\w*|blood pressure|hypertens\w*|nausea|dizziness|contraindicat\w*)\b", re.I)),
+        r"sedat\w*|dissociat\w*|blood pressure|hypertens\w*|nausea|dizziness|contraindicat\w*)\b", re.IGNORECASE)),
     ("mechanism", re.compile(
         r"\b(mechanism\w*|block(?:s|ed|ing|ade)?|bind(?:s|ing)?|activat\w*|inhibit\w*|stimulat\w*|"
         r"trigger\w*|mediat\w*|receptors?|signal(?:l?ing|s)?|pathways?|releases?|released|"
         r"synap\w+|neurons?|neural|plasticity|express(?:ion|ed)|requires?|required|depends? on|"
-        r"acts? (?:on|by|through))\b", re.I)),
+        r"acts? (?:on|by|through))\b", re.IGNORECASE)),
     ("finding", re.compile(
         r"\b(reduc\w*|improv\w*|increas\w*|decreas\w*|lower(?:s|ed)?|rais(?:es|ed)|prevent\w*|"
         r"relie(?:f|ve[sd]?)|caus\w*|leads? to|led to|associat\w*|linked|predict\w*|respon\w+|"
@@ -60,7 +60,7 @@ CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"shows?|showed|shown|found|find(?:s|ings?)|demonstrat\w*|report(?:s|ed)?|observed|"
         r"confirm\w*|suggest(?:s|ed)|evidence|trials?|studies|study|meta-analys\w*|patients|"
         r"participants|placebo|significant\w*|proven|compared|doubl\w*|halv\w*|tripl\w*|shrink\w*|"
-        r"boost\w*|lift(?:s|ed)?|cut(?:s)?|extend\w*|shorten\w*|slow\w*|speed\w*)\b", re.I)),
+        r"boost\w*|lift(?:s|ed)?|cut(?:s)?|extend\w*|shorten\w*|slow\w*|speed\w*)\b", re.IGNORECASE)),
     ("number", re.compile(r"\d")),
 )
 
@@ -68,26 +68,26 @@ _QUESTION = re.compile(r"\?[\"'\u201d\u2019)\]]*$")
 # A line that opens with an interrogative and has no closing full stop asks, even without its "?"
 # ("How ketamine works" is a title, "Is ketamine safe" a question).
 _QUESTION_START = re.compile(r"^(?:how|what|why|which|who|whom|whose|is|are|does|do|did|can|could|should|"
-                             r"would|will|was|were|has|have)\b", re.I)
+                             r"would|will|was|were|has|have)\b", re.IGNORECASE)
 _ADVICE_START = re.compile(
     r"^(?:please|talk|ask|speak|consult|consider|remember|make sure|be sure|don['\u2019]t|do not|"
     r"never|always|try|avoid|call|seek|contact|tell|keep|stop|start|go|find out|learn|read|check out|"
-    r"sign up|subscribe|click|share|visit|book|join|get|let['\u2019]s|let us|discuss|ensure)\b", re.I)
+    r"sign up|subscribe|click|share|visit|book|join|get|let['\u2019]s|let us|discuss|ensure)\b", re.IGNORECASE)
 _ADVICE = re.compile(r"\byou (?:should|must|may want|might want|need to|ought to|can ask|could ask|"
                      r"can talk|can discuss)\b|"
                      r"\b(?:we|I) (?:recommend|suggest|advise|urge|encourage)\b|"
                      r"\bif you\b.*\b(?:talk|ask|see|call|contact|speak|consult|discuss)\b|"
                      r"\bit(?: is|['\u2019]s) (?:important|best|wise|essential|crucial|advisable|vital) "
-                     r"(?:to|that you)\b", re.I)
+                     r"(?:to|that you)\b", re.IGNORECASE)
 _FIRST_PERSON = re.compile(r"\b(?:I['\u2019](?:m|ve|d|ll)|[Mm]e|[Mm]y|[Mm]ine|[Mm]yself)\b")
 _PRONOUN_I = re.compile(r"\bI\b")
 _OPINION = re.compile(r"\b(?:we|I) (?:believe|think|feel|hope|love|wish)\b|"
-                      r"\bin (?:my|our) (?:opinion|view|experience)\b|\bpersonally\b", re.I)
+                      r"\bin (?:my|our) (?:opinion|view|experience)\b|\bpersonally\b", re.IGNORECASE)
 _ABOUT_ARTICLE = re.compile(
     r"^(?:in this (?:article|post|piece|guide|review|essay|blog|section|chapter)|"
     r"this (?:article|post|piece|guide|essay|blog|section) (?:will|looks|explains|covers|describes|"
     r"discusses|is)|(?:below|here),? we|read on|stay tuned|welcome|imagine|what if|picture this|"
-    r"think about|let['\u2019]s|here['\u2019]s|here is|so,|thanks|thank you)\b", re.I)
+    r"think about|let['\u2019]s|here['\u2019]s|here is|so,|thanks|thank you)\b", re.IGNORECASE)
 # A note that the article's references are not real ("The references above are illustrative
 # placeholders"): about the article, and for the reference list a placeholder notice. The list must
 # be the subject ("the/these references ... are"), so "Major sources of omega-3, for example fish"
@@ -100,9 +100,9 @@ PLACEHOLDER_NOTICE = re.compile(
     r"hypothetical|made[- ]up|invented|fabricated|dummy|not real|for illustration|examples?|samples?|"
     r"(?:not|un)verified|not (?:been )?(?:checked|verified))\b|"
     r"\b(?:illustrative|placeholder|fictional|fictitious|hypothetical|made[- ]up|invented|dummy|example|"
-    r"sample)\s+(?:references?|citations?|sources?|bibliography)\b", re.I)
+    r"sample)\s+(?:references?|citations?|sources?|bibliography)\b", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+(?:['\u2019.-][^\W_]+)*")
-_SECOND_PERSON = re.compile(r"\b(?:you|your|yours|yourself)\b", re.I)
+_SECOND_PERSON = re.compile(r"\b(?:you|your|yours|yourself)\b", re.IGNORECASE)
 _PRONOUNS = frozenset("it this that these those they them he she we you".split())
 
 # --- verbs ----------------------------------------------------------------------------------
@@ -294,7 +294,7 @@ def first_person(text: str) -> bool:
 
 # A short label at the start of a list item ("Reduced Suicidal Ideation: Strong evidence ..."):
 # the text after it is what the item says.
-_LABEL = re.compile(r"^(?P<label>[^:\n]{1,60}?)\s*:\s+(?P<rest>\S.*)$", re.S)
+_LABEL = re.compile(r"^(?P<label>[^:\n]{1,60}?)\s*:\s+(?P<rest>\S.*)$", re.DOTALL)
 
 
 def split_label(text: str) -> tuple[str | None, str]:

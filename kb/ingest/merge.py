@@ -96,9 +96,9 @@ class SourceIndex:
             known = self.by_id[self._pmid[source.pmid]]
             if not (known.doi and source.doi and known.doi != source.doi):
                 return Match(known.id, "pmid")
-        known = self.by_id.get(source.id)
-        if known is not None and _compatible(known, source) and same_title(known.title, source.title):
-            return Match(known.id, "id")
+        same_id = self.by_id.get(source.id)
+        if same_id is not None and _compatible(same_id, source) and same_title(same_id.title, source.title):
+            return Match(same_id.id, "id")
         if not (source.authors and source.year):
             return None  # no author and year to pin a fuzzy title match on
         for candidate_id in self._author.get(family_name(source.authors[0]), []):

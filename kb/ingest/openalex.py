@@ -66,13 +66,13 @@ def source_from_work(work: dict[str, Any], provenance: Provenance
     if not title:
         return None, [problem(provenance, f"work {provenance.line} has no title; skipped")]
     work_id = clean(work.get("id")).rsplit("/", 1)[-1]
-    ids = work.get("ids") if isinstance(work.get("ids"), dict) else {}
+    ids = _dict(work.get("ids"))
     authors = tuple(name for name in (_author(a) for a in _list(work.get("authorships"))) if name)
     year = work.get("publication_year") if isinstance(work.get("publication_year"), int) else None
-    biblio = work.get("biblio") if isinstance(work.get("biblio"), dict) else {}
+    biblio = _dict(work.get("biblio"))
     first, last = clean(biblio.get("first_page")), clean(biblio.get("last_page"))
-    location = work.get("primary_location") if isinstance(work.get("primary_location"), dict) else {}
-    venue = location.get("source") if isinstance(location.get("source"), dict) else {}
+    location = _dict(work.get("primary_location"))
+    venue = _dict(location.get("source"))
     sections = sections_from_text(rebuild_abstract(work.get("abstract_inverted_index")))
     mesh = tuple(dict.fromkeys(
         clean(m.get("descriptor_name")) for m in _list(work.get("mesh"))
@@ -102,6 +102,11 @@ def source_from_work(work: dict[str, Any], provenance: Provenance
         provenance=(provenance,),
     )
     return only_present_marks(source), []
+
+
+def _dict(value: object) -> dict[str, Any]:
+    """*value* when it is a JSON object, else an empty one (as ``_list``)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _list(value: object) -> list[Any]:
