@@ -8,7 +8,6 @@ to do; exit status 2 for usage and input errors, 1 for failures.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,10 @@ import click
 
 from kb import __version__
 from kb.build import build as build_index
-from kb.build import check_corpus
+from kb.build import check_corpus, resolve_build
 from kb.config import Settings
 from kb.errors import KBError
+from kb.files import storage_error
 from kb.knowledge_base import KnowledgeBase
 from kb.progress import progress_bars
 from kb.query import FILTER_KINDS, SORTS
@@ -35,7 +35,11 @@ from kb.responses import (
 
 
 class KBGroup(click.Group):
-    """Show a KBError as one line on stderr with its exit status, never as a traceback."""
+    """Show a KBError as one line on stderr with its exit status, never as a traceback.
+
+    A full disk, a missing permission or a read-only file system that no library call turned into
+    a StorageError yet is shown the same way (exit 1), naming the file the OSError names.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -43,6 +47,12 @@ class KBGroup(click.Group):
         except KBError as error:
             click.echo(f"Error: {error}", err=True)
             ctx.exit(error.exit_code)
+        except OSError as error:
+            converted = storage_error(error, None, f"kb {ctx.invoked_subcommand or ''}".strip())
+            if converted is None:
+                raise
+            click.echo(f"Error: {converted}", err=True)
+            ctx.exit(converted.exit_code)
 
 
 def _echo_json(data: Any) -> None:
@@ -66,6 +76,11 @@ def cli(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None) -> 
 
 
 def _kb(ctx: click.Context) -> KnowledgeBase:
+    # Resolving first (opening resolves again, from the same process's checks) lets a damaged
+    # index that falls back to an earlier build say so, rather than answer from it silently.
+    served = resolve_build(ctx.obj.index_dir)
+    if served.degraded:
+        click.echo(f"Warning: {served.reason()}", err=True)
     return KnowledgeBase.open(ctx.obj)
 
 
@@ -294,4 +309,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

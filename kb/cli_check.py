@@ -7,6 +7,7 @@ from typing import BinaryIO
 
 import click
 
+from kb.check import UNLIMITED
 from kb.check.report import VERDICT_LABELS, to_html, to_markdown
 from kb.check.result import CheckResult
 from kb.check.segment import content_type_for, decode_upload
@@ -94,7 +95,9 @@ def check_command(ctx: click.Context, article: BinaryIO, fmt: str, content_type:
     if hint is None and name not in {"-", "<stdin>"}:
         hint = content_type_for(None, name)
     try:
-        result = kb.check(text, hint)
+        # No caps on the command line: the caps protect a server's other clients, and a local
+        # run has none (the web app applies KB_MAX_CHECK_UNITS and KB_CHECK_TIME_BUDGET).
+        result = kb.check(text, hint, UNLIMITED)
     finally:
         kb.close()
     if fmt == "json":

@@ -51,6 +51,12 @@ def import_command(ctx: click.Context, files: tuple[Path, ...], fmt: str | None,
     report = import_files(files, settings, fmt=fmt, dry_run=dry_run,
                           progress=not quiet and not as_json)
     _print(report, as_json, settings)
+    if report.refused and len(report.refused) == len(files):
+        # Nothing was read at all: a script must not mistake that for an import that found
+        # nothing new. When some files imported, the refusals are listed above and it exits 0.
+        click.echo(f"Error: nothing imported: every file was refused ({', '.join(report.refused)}); "
+                   "fix or convert them (see the problems above) and import again", err=True)
+        ctx.exit(1)
 
 
 @click.command("add")

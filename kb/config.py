@@ -29,7 +29,28 @@ class Settings:
     openalex_url: str = "https://api.openalex.org"
     cache_dir: Path | None = None  # on-disk cache of raw service responses
     check_rate_limit: str = "30 per minute"  # article checker, per client address
+    # Searches per client address (the API and the /search page share one bucket); "" turns it off.
+    search_rate_limit: str = "120 per minute"
+    # The article checker's work per request: sentences checked, reference entries looked up, and
+    # seconds spent before it answers with what it has (marked truncated); 0 means no cap.
+    max_check_units: int = 500
+    max_check_references: int = 300
+    check_time_budget_s: float = 10.0
+    # waitress: seconds a connection may sit idle or stall mid-upload before it is closed, and the
+    # seconds SIGTERM waits for in-flight requests before the server exits.
+    channel_timeout_s: int = 30
+    shutdown_grace_s: float = 10.0
+    # Admission control (kb/web/admission.py): searches and checks running at once, how many may
+    # wait for a slot (searches at most heavy_wait_s) before a 503, checks per client address.
+    search_slots: int = 1
+    heavy_queue: int = 8
+    heavy_wait_s: float = 2.0
+    check_slots: int = 2
+    check_queue: int = 2
+    checks_per_client: int = 2
     search_cache_size: int = 2048  # search pages kept per build; 0 disables the cache
+    # Seconds a search may spend matching before it answers with what it has, marked partial.
+    search_time_budget_s: float = 1.0
     # Store sentence embeddings at build time (the encoder in kb/models/encoder); KB_SEMANTIC=0
     # makes lexical-only builds, as does an install without the encoder's files.
     semantic: bool = True
@@ -56,7 +77,21 @@ class Settings:
             openalex_url=environ.get("KB_OPENALEX_URL", defaults.openalex_url),
             cache_dir=Path(cache) if cache else None,
             check_rate_limit=environ.get("KB_CHECK_RATE_LIMIT", defaults.check_rate_limit),
+            search_rate_limit=environ.get("KB_SEARCH_RATE_LIMIT", defaults.search_rate_limit),
+            max_check_units=int(environ.get("KB_MAX_CHECK_UNITS", defaults.max_check_units)),
+            max_check_references=int(environ.get("KB_MAX_CHECK_REFERENCES",
+                                                 defaults.max_check_references)),
+            check_time_budget_s=float(environ.get("KB_CHECK_TIME_BUDGET", defaults.check_time_budget_s)),
+            channel_timeout_s=int(environ.get("KB_CHANNEL_TIMEOUT", defaults.channel_timeout_s)),
+            shutdown_grace_s=float(environ.get("KB_SHUTDOWN_GRACE", defaults.shutdown_grace_s)),
+            search_slots=int(environ.get("KB_SEARCH_SLOTS", defaults.search_slots)),
+            heavy_queue=int(environ.get("KB_HEAVY_QUEUE", defaults.heavy_queue)),
+            heavy_wait_s=float(environ.get("KB_HEAVY_WAIT", defaults.heavy_wait_s)),
+            check_slots=int(environ.get("KB_CHECK_SLOTS", defaults.check_slots)),
+            check_queue=int(environ.get("KB_CHECK_QUEUE", defaults.check_queue)),
+            checks_per_client=int(environ.get("KB_CHECKS_PER_CLIENT", defaults.checks_per_client)),
             search_cache_size=int(environ.get("KB_SEARCH_CACHE", defaults.search_cache_size)),
+            search_time_budget_s=float(environ.get("KB_SEARCH_TIME_BUDGET", defaults.search_time_budget_s)),
             semantic=environ.get("KB_SEMANTIC", "1").strip().lower() not in {"0", "false", "no", "off"},
             verifier=environ.get("KB_VERIFIER", "1").strip().lower() not in {"0", "false", "no", "off"},
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,6 +14,12 @@ class KBError(Exception):
 
     status = 500
     exit_code = 1  # CLI exit status: 2 for usage and input errors, 1 for failures
+
+    def __init__(self, *args: object, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(*args)
+        # HTTP headers the answer must carry (WWW-Authenticate with a 401, Retry-After with a 503):
+        # the error knows what the client needs to recover, the web layer only sends it.
+        self.headers: dict[str, str] = dict(headers or {})
 
 
 class BadRequest(KBError):
@@ -42,10 +48,30 @@ class Unauthorized(KBError):
     exit_code = 2
 
 
+class Busy(KBError):
+    """The server could not do any of the work within its time budget; retry later."""
+
+    status = 503
+
+
 class IndexUnavailable(KBError):
     """No usable index: missing, built by another schema version, or being replaced."""
 
     status = 503
+
+
+class StorageError(KBError):
+    """The file system refused a write: full disk, no permission, read-only mount, size limit.
+
+    Built by ``kb.files.storing`` from the OSError; the message names the path and the fix.
+    """
+
+    status = 500
+    exit_code = 1
+
+    def __init__(self, message: str, errno_code: int = 0, path: str = "") -> None:
+        super().__init__(message)
+        self.errno_code, self.path = errno_code, path
 
 
 class CorpusError(KBError):

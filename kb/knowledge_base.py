@@ -39,11 +39,16 @@ from kb.query import (
     SearchPage,
     SearchRequest,
 )
-from kb.search import SearchEngine, open_engine
+from kb.search import SearchEngine, grammar, open_engine
+from kb.search.grammar import ParsedQuery
 from kb.store import Store
 
 if TYPE_CHECKING:
+    from kb.check import CheckLimits
     from kb.check.result import CheckResult
+
+# Names that introduce a filter inside the query text ("condition:ptsd ketamine").
+QUERY_FIELDS = frozenset({*FILTER_KINDS, "source", "stance", "year"})
 
 
 class KnowledgeBase:
@@ -232,7 +237,8 @@ class KnowledgeBase:
 
     def related_claims(self, claim: Claim, limit: int = 10) -> list[tuple[Claim, list[str]]]:
         """Claims of other sources ranked by the search engine on this claim's text and terms."""
-        request = EngineQuery(text=_as_plain_words(claim.text), limit=limit * 3, facets=False,
+        request = EngineQuery(text=claim.text, parsed=ParsedQuery.of_words(claim.text),
+                              limit=limit * 3, facets=False,
                               expansions=self._expansions(claim.text))
         result = self.engine.search_claims(request)
         mine = {t for ids in claim.tags.values() for t in ids}
@@ -263,12 +269,10 @@ class KnowledgeBase:
         if len(request.q) > s.max_query_chars:
             raise BadQuery(f"The query is {len(request.q)} characters long; the limit is "
                            f"{s.max_query_chars}: shorten it to the key words")
+        request = self._with_typed_filters(request)
         if request.sort not in SORTS:
             raise BadQuery(f"Unknown sort {request.sort!r}: use one of {', '.join(SORTS)}")
-        if request.page < 1:
-            raise BadQuery("page must be 1 or more")
-        if not 1 <= request.limit <= s.max_page_size:
-            raise BadQuery(f"limit must be between 1 and {s.max_page_size}")
+        check_numbers(request, s.max_page_size)
         vocab = self.store.vocabulary
         filters: dict[str, tuple[str, ...]] = {}
         for kind, values in request.filters.items():
@@ -297,6 +301,25 @@ class KnowledgeBase:
                            "q=ketamine or condition=" + next((t.id for t in vocab.of_kind("condition")), "..."))
         return replace(request, filters=filters)
 
+    def _with_typed_filters(self, request: SearchRequest) -> SearchRequest:
+        """Parse q (kb.search.grammar) and move the filters typed into it to the request's own."""
+        parsed = grammar.parse(request.q, QUERY_FIELDS)
+        filters = {kind: list(values) for kind, values in request.filters.items()}
+        sources, stance = list(request.sources), list(request.stance)
+        year_from, year_to = request.year_from, request.year_to
+        for name, value in parsed.filters:
+            if name in FILTER_KINDS:
+                filters.setdefault(name, []).append(value)
+            elif name == "source":
+                sources.append(value)
+            elif name == "stance":
+                stance.append(value)
+            elif name == "year":
+                year_from, year_to = _year_range(value, year_from, year_to)
+        return replace(request, parsed=parsed, filters={k: tuple(v) for k, v in filters.items()},
+                       sources=tuple(dict.fromkeys(sources)), stance=tuple(dict.fromkeys(stance)),
+                       year_from=year_from, year_to=year_to)
+
     def search(self, request: SearchRequest) -> SearchPage:
         """Search claims; every hit carries its source.
 
@@ -313,6 +336,8 @@ class KnowledgeBase:
                 self._cache.move_to_end(key)
                 return page
         page = self._search(request)
+        if page.partial:
+            return page  # a busy moment cut it short; the next request may get it whole
         with self._cache_lock:
             self._cache[key] = page
             while len(self._cache) > self.settings.search_cache_size:
@@ -320,12 +345,14 @@ class KnowledgeBase:
         return page
 
     def _search(self, request: SearchRequest) -> SearchPage:
-        expansions = self._expansions(request.q) if request.expand else ()
+        parsed = request.parsed or grammar.parse(request.q, QUERY_FIELDS)
+        expansions = self._expansions(parsed.positive_text()) if request.expand else ()
         engine_query = EngineQuery(
-            text=request.q, expansions=expansions, filters=request.filters,
+            text=request.q, parsed=parsed, expansions=expansions, filters=request.filters,
             sources=request.sources, stance=request.stance, year_from=request.year_from,
             year_to=request.year_to, sort=request.sort, offset=(request.page - 1) * request.limit,
             limit=request.limit, facets=True, suggest=True,
+            time_budget=self.settings.search_time_budget_s or None,
         )
         result = self.engine.search_claims(engine_query)
         return self._page(request, result, expansions)
@@ -362,7 +389,7 @@ class KnowledgeBase:
             expanded_terms=tuple({"id": t, "label": vocab.label(t),
                                   "kind": vocab.get(t).kind if vocab.get(t) else ""}  # type: ignore[union-attr]
                                  for t, _ in expansions),
-            did_you_mean=did_you_mean,
+            did_you_mean=did_you_mean, partial=result.partial,
         )
 
     @property
@@ -382,7 +409,8 @@ class KnowledgeBase:
 
     def search_sources(self, text: str, limit: int = 20) -> list[tuple[Source, float]]:
         """Rank sources by title, abstract and summary (no facets)."""
-        result = self.engine.search_sources(EngineQuery(text=text, limit=limit, facets=False,
+        result = self.engine.search_sources(EngineQuery(text=text, parsed=ParsedQuery.of_words(text),
+                                                        limit=limit, facets=False,
                                                         expansions=self._expansions(text)))
         return [(self.store.source_by_id[h.id], h.score) for h in result.hits]
 
@@ -450,15 +478,33 @@ class KnowledgeBase:
         source = self.source(source_id)
         return source, export(source, fmt)
 
-    def check(self, text: str, content_type: str | None = None) -> CheckResult:
+    def check(self, text: str, content_type: str | None = None, limits: CheckLimits | None = None
+              ) -> CheckResult:
         """Check every claim of an article (plain text, Markdown or HTML) against this build.
 
         See ``kb.check``: verdicts per sentence with evidence, references resolved to sources,
         and citation problems. BadRequest for empty text, PayloadTooLarge over the upload limit.
+        *limits* caps the work (default: the settings' caps, ``kb.check.UNLIMITED`` for none).
         """
         from kb.check import check_article  # the checker builds on this facade; import it late
 
-        return check_article(text, self, content_type)
+        return check_article(text, self, content_type, limits)
+
+
+# The valid range of every integer a search takes. Checked at the edge, because an integer the
+# index cannot hold (a year of 2**31) fails deep in the engine instead of as a clear 400.
+YEARS = (0, 9999)
+MAX_PAGE = 10_000
+
+
+def check_numbers(request: SearchRequest, max_page_size: int) -> None:
+    """BadQuery naming the parameter and its valid range when a number of *request* is outside it."""
+    bounds = {"page": (1, MAX_PAGE), "limit": (1, max_page_size), "year_from": YEARS, "year_to": YEARS}
+    for name, (low, high) in bounds.items():
+        value = getattr(request, name)
+        if value is not None and not low <= value <= high:
+            shown = str(value) if len(str(value)) <= 20 else str(value)[:20] + "..."
+            raise BadQuery(f"{name} must be between {low} and {high}, not {shown}")
 
 
 def _suggest_key(text: str) -> str:
@@ -474,11 +520,17 @@ def _request_key(request: SearchRequest) -> tuple[object, ...]:
             request.expand)
 
 
-def _as_plain_words(text: str) -> str:
-    """Make free text safe to use as a query: keep words and numbers, drop query syntax."""
-    import re
-
-    words = re.findall(r"[^\W_]+(?:[.-][^\W_]+)*", text)
-    stop = {"and", "or", "not", "AND", "OR", "NOT"}
-    return " ".join(w for w in words if w not in stop)
-
+def _year_range(value: str, year_from: int | None, year_to: int | None) -> tuple[int | None, int | None]:
+    """``year:2015``, ``year:2010-2015``, ``year:2010-`` or ``year:-2015`` as (from, to)."""
+    low, dash, high = value.partition("-")
+    try:
+        first = int(low) if low.strip() else None
+        last = (int(high) if high.strip() else None) if dash else first
+    except ValueError:
+        raise BadQuery(f"year:{value} is not a year or a range of years: write, for example, "
+                       "year:2015 or year:2010-2015") from None
+    for year in (first, last):
+        if year is not None and not 0 <= year <= 9999:
+            raise BadQuery(f"year:{value} is out of range: years run from 0 to 9999, for example: "
+                           "year:2010-2015")
+    return (first if first is not None else year_from), (last if last is not None else year_to)

@@ -167,6 +167,9 @@ class CorpusProblem:
     line: int | None
     message: str
     severity: Literal["error", "warning"] = "error"
+    # An error no lenient build may skip: skipping it would serve the wrong record (a duplicate
+    # source key), so the build stops with CorpusError instead.
+    fatal: bool = False
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the grammar lives with the engines that compile it
+    from kb.search.grammar import ParsedQuery
 
 SORTS: tuple[str, ...] = ("relevance", "evidence", "newest", "oldest")
 FILTER_KINDS: tuple[str, ...] = ("condition", "mechanism", "intervention", "design", "outcome")
@@ -24,6 +27,7 @@ class SearchRequest:
     page: int = 1
     limit: int = 20
     expand: bool = True  # expand vocabulary terms in the query through synonyms and hierarchy
+    parsed: ParsedQuery | None = None  # q as parsed by KnowledgeBase.validate
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,8 @@ class EngineQuery:
     """A search as an engine runs it: the text plus vocabulary analysis and resolved filters."""
 
     text: str
+    # The parsed query (kb.search.grammar); None reads *text* with the grammar and its caps.
+    parsed: ParsedQuery | None = None
     expansions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (term id, phrases) found in text
     filters: dict[str, tuple[str, ...]] = field(default_factory=dict)  # kind -> term ids (any of)
     sources: tuple[str, ...] = ()
@@ -42,6 +48,7 @@ class EngineQuery:
     limit: int = 20
     facets: bool = True  # count tags and years over all matches
     suggest: bool = False  # respell unknown words ("did you mean")
+    time_budget: float | None = None  # seconds of matching before results are cut (partial)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +70,7 @@ class EngineResult:
     facets: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> term id -> count
     years: dict[int, int] = field(default_factory=dict)
     suggestion: str | None = None  # a respelled query when words are not in the index
+    partial: bool = False  # the time budget ran out: total and facets count what was scored
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +109,7 @@ class SearchPage:
     filters: dict[str, Any]
     expanded_terms: tuple[dict[str, str], ...] = ()  # vocabulary terms the query was expanded with
     did_you_mean: str | None = None
+    partial: bool = False  # the time budget ran out: hits, total and facets cover part of the index
 
     @property
     def pages(self) -> int:
@@ -117,6 +126,7 @@ class SearchPage:
             "filters": self.filters,
             "expanded_terms": list(self.expanded_terms),
             "did_you_mean": self.did_you_mean,
+            "partial": self.partial,
             "hits": [hit.to_dict() for hit in self.hits],
             "facets": {kind: [{"id": v.id, "label": v.label, "count": v.count, "selected": v.selected}
                               for v in values] for kind, values in self.facets.items()},

@@ -21,8 +21,13 @@ def _int(name: str, value: str | None, default: int | None) -> int | None:
         return default
     try:
         return int(value)
-    except ValueError:
-        raise BadQuery(f"{name} must be a whole number, not {value!r}") from None
+    except ValueError:  # also a number too long to convert (over 4,300 digits)
+        shown = value if len(value) <= 20 else value[:20] + "..."
+        raise BadQuery(f"{name} must be a whole number, not {shown!r}") from None
+
+
+EXPAND_VALUES = {"1": True, "true": True, "yes": True, "on": True,
+                 "0": False, "false": False, "no": False, "off": False}
 
 
 def search_request(params: Mapping[str, Sequence[str]], default_limit: int = 20) -> SearchRequest:
@@ -37,7 +42,10 @@ def search_request(params: Mapping[str, Sequence[str]], default_limit: int = 20)
         found = params.get(name, ())
         return found[-1] if found else None
 
-    expand = (one("expand") or "true").lower() not in {"0", "false", "no", "off"}
+    expand_text = (one("expand") or "true").lower()
+    if expand_text not in EXPAND_VALUES:  # an enum: a typo must not silently mean "true"
+        raise BadQuery(f"Unknown expand {one('expand')!r}: use one of {', '.join(EXPAND_VALUES)}")
+    expand = EXPAND_VALUES[expand_text]
     return SearchRequest(
         q=(one("q") or "").strip(),
         filters={kind: values(kind) for kind in FILTER_KINDS if values(kind)},

@@ -5,25 +5,45 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import socket
 import sys
 from collections.abc import Sequence
 
-from kb.build import build, index_state
+from kb.build import build, current_problems, index_state, resolve_build
 from kb.config import Settings
 from kb.errors import KBError
 from kb.progress import progress_bars
+from kb.web.admission import threads_needed
 
 
 def ensure_index(settings: Settings, out: object = sys.stderr) -> None:
-    """Build the index if it is missing or was built from another corpus or schema."""
+    """Build the index if it is missing, damaged, or was built from another corpus or schema.
+
+    A damaged build is repaired by building afresh; when that build fails too (a corpus error,
+    a full disk), an intact earlier build is served, degraded, rather than no service at all,
+    and /api/v1/health says so. Otherwise a failed build raises KBError.
+    """
     state, _ = index_state(settings)
     if state == "current":
         return
-    reason = "no index yet" if state == "missing" else "the corpus or the code changed"
+    if state == "corrupt":
+        problems = current_problems(settings.index_dir)
+        reason = f"the served build is damaged: {problems[0]}" if problems else "the index is damaged"
+    else:
+        reason = "no index yet" if state == "missing" else "the corpus or the code changed"
     print(f"Building the search index ({reason}) ...", file=out, flush=True)  # type: ignore[call-overload]
-    report = build(settings, progress=progress_bars(out))
+    try:
+        report = build(settings, progress=progress_bars(out))
+    except KBError as error:
+        if state != "corrupt":
+            raise
+        try:
+            served = resolve_build(settings.index_dir)
+        except KBError:
+            raise error from None
+        print(f"Warning: the index could not be rebuilt ({error}); {served.reason()}",
+              file=out, flush=True)  # type: ignore[call-overload]
+        return
     counts = report.manifest["counts"]
     print(f"Indexed {counts['sources']} sources and {counts['claims']} claims in "
           f"{report.manifest['build_seconds']} s.", file=out, flush=True)  # type: ignore[call-overload]
@@ -31,6 +51,9 @@ def ensure_index(settings: Settings, out: object = sys.stderr) -> None:
 
 def _port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As waitress binds: connections a stopped server closed linger in TIME_WAIT for a minute
+        # and must not block a restart, while a server still listening does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
@@ -43,7 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="server.py", description="Serve Evidence KB over HTTP.")
     parser.add_argument("--host", default=os.environ.get("KB_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("KB_PORT", "5000")))
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("KB_THREADS", "8")))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("KB_THREADS", "0")) or None,
+                        help="worker threads (default: enough for the searches and checks admitted "
+                             "at once, plus 4 for cheap requests)")
     parser.add_argument("--corpus-dir", default=None, help="corpus folder (default: corpus/)")
     parser.add_argument("--index-dir", default=None, help="index folder (default: index/)")
     args = parser.parse_args(argv)
@@ -67,23 +92,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Error: the index could not be built: {error}", file=sys.stderr)
         return 1
 
-    import waitress
-
     from kb.web import create_app
+    from kb.web.serve import create_server, serve
 
     app = create_app(settings)
     app.extensions["kb_state"].knowledge_base()  # open once now, so the first request is fast
-    server = waitress.create_server(app, host=args.host, port=args.port, threads=args.threads,
-                                    ident="evidence-kb")
-
-    def stop(signum: int, frame: object) -> None:
-        server.close()
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
+    # Bodies bounded on their headers, refusals in the error shape, stalled uploads closed after
+    # KB_CHANNEL_TIMEOUT s (kb.web.serve).
+    server = create_server(app, settings, args.host, args.port, args.threads or threads_needed(settings))
     print(f"Serving Evidence KB on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    # SIGTERM or Ctrl-C: stop accepting, answer the requests in flight (up to KB_SHUTDOWN_GRACE
+    # s), then exit 0.
+    return serve(server, settings.shutdown_grace_s)

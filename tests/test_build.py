@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from kb.build import CURRENT, build, current_build, index_state
+from kb.build import CURRENT, SCHEMA_VERSION, build, current_build, index_state
 from kb.errors import CorpusError
 from kb.knowledge_base import KnowledgeBase
 from kb.query import SearchRequest
@@ -18,7 +18,7 @@ def test_build_writes_a_manifest_and_the_index_is_current(fresh_corpus):
     manifest = report.manifest
     assert manifest["counts"]["sources"] == 5
     assert manifest["counts"]["claims"] >= 10
-    assert manifest["schema_version"] == 1
+    assert manifest["schema_version"] == SCHEMA_VERSION
     assert len(manifest["corpus_fingerprint"]) == 64
     assert index_state(fresh_corpus)[0] == "current"
     (fresh_corpus.corpus_dir / "references" / "mini.bib").write_text(

@@ -9,6 +9,9 @@ Markdown or HTML; ``CheckResult.to_dict`` is the JSON document.
 
 Work per article: one matcher search per check-worthy sentence, plus one per cited source; the
 per-claim text analysis is cached across sentences, and the reference list is parsed once.
+That work is capped per call (``CheckLimits``: sentences, reference entries and seconds): a
+check that reaches a cap stops there and says so in ``CheckResult.truncated``, so a 200 KB
+article costs a server thread seconds, not minutes.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from kb.check.references import (
@@ -41,6 +44,7 @@ from kb.check.result import (
     Problem,
     Reference,
     SentenceResult,
+    Truncation,
 )
 from kb.check.segment import Unit, prepare, segment
 from kb.check.verdict import (
@@ -55,7 +59,8 @@ from kb.check.verdict import (
 )
 from kb.check.verified import VERIFIED, Judged, decide_verified, judge, verified_citation_check
 from kb.check.worthiness import assess
-from kb.errors import BadRequest, PayloadTooLarge
+from kb.config import Settings
+from kb.errors import BadRequest, Busy, PayloadTooLarge
 from kb.matching import ClaimMatch
 from kb.models import Source
 from kb.verify import verifier_for
@@ -65,6 +70,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "VERDICTS",
+    "CheckLimits",
     "CheckResult",
     "CitationCheck",
     "Evidence",
@@ -72,6 +78,7 @@ __all__ = [
     "Problem",
     "Reference",
     "SentenceResult",
+    "Truncation",
     "check_article",
 ]
 
@@ -80,16 +87,41 @@ CITED_CANDIDATES = 5  # claims of a cited source compared with the sentence citi
 EVIDENCE_SHOWN = 5
 EVIDENCE_FLOOR = 0.2  # share of the sentence a claim must cover to be listed as evidence
 SUGGESTIONS = 3
+# References of one sentence compared with it ("[1-40]" names forty); the rest are listed as cited
+# but not compared, and the sentence says so. Each costs a matcher search and verifier reads.
+CITED_CHECKED = 10
 
 
-def check_article(text: str, kb: KnowledgeBase, fmt_hint: str | None = None) -> CheckResult:
+@dataclass(frozen=True, slots=True)
+class CheckLimits:
+    """How much one check may do; 0 means no cap. The web app uses the settings' caps."""
+
+    max_units: int = 0  # sentences, headings and items checked, in order
+    max_references: int = 0  # reference-list entries looked up in the knowledge base
+    time_budget_s: float = 0.0  # seconds from the start; checked between sentences
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CheckLimits:
+        return cls(max_units=settings.max_check_units, max_references=settings.max_check_references,
+                   time_budget_s=settings.check_time_budget_s)
+
+
+UNLIMITED = CheckLimits()
+
+
+def check_article(text: str, kb: KnowledgeBase, fmt_hint: str | None = None,
+                  limits: CheckLimits | None = None) -> CheckResult:
     """Check every claim of an article against the knowledge base.
 
     *fmt_hint* is "text", "markdown", "html", a MIME type or a file name; None detects it.
-    BadRequest for empty text, PayloadTooLarge over ``settings.max_upload_bytes``; text without
-    any sentence gives an empty result.
+    *limits* caps the work (default: the settings' caps); a capped check returns the part it
+    checked, with ``truncated`` saying what was left out, and Busy (503) when the time budget ran
+    out before a single sentence was checked. BadRequest for empty text, PayloadTooLarge over
+    ``settings.max_upload_bytes``; text without any sentence gives an empty result.
     """
     started = time.perf_counter()
+    limits = limits if limits is not None else CheckLimits.from_settings(kb.settings)
+    deadline = started + limits.time_budget_s if limits.time_budget_s > 0 else None
     if not text or not text.strip():
         raise BadRequest("The article is empty: paste or upload the text to check")
     size = len(text.encode("utf-8"))
@@ -99,15 +131,22 @@ def check_article(text: str, kb: KnowledgeBase, fmt_hint: str | None = None) -> 
                               "words): check it in parts")
     analysed, content_type = prepare(text, fmt_hint)
     units = segment(analysed)
-    checker = _Checker(kb, analysed, units)
+    checker = _Checker(kb, analysed, units, limits, deadline)
     sentences = checker.run()
-    result = CheckResult(
+    truncated = checker.truncation(len(sentences))
+    if truncated is not None and truncated.reason == "time_budget" and not sentences and truncated.units_total:
+        retry = max(1, round(limits.time_budget_s))
+        raise Busy(f"The checker could not check a single sentence within its time budget of "
+                   f"{limits.time_budget_s:g} s (the server is busy, or the reference list is very "
+                   f"long): retry in {retry} seconds, or check a shorter part of the article",
+                   headers={"Retry-After": str(retry)})
+    return CheckResult(
         text=analysed, content_type=content_type, sentences=tuple(sentences),
         references=tuple(checker.references), problems=tuple(checker.problems),
         reference_section=(checker.section.start, checker.section.end) if checker.section else None,
         seconds=round(time.perf_counter() - started, 3), counts=_counts(sentences, checker),
+        truncated=truncated,
     )
-    return result
 
 
 def _counts(sentences: list[SentenceResult], checker: _Checker) -> dict[str, int]:
@@ -125,10 +164,15 @@ def _counts(sentences: list[SentenceResult], checker: _Checker) -> dict[str, int
 class _Checker:
     """One article's check: the state shared by its sentences (references, caches, problems)."""
 
-    def __init__(self, kb: KnowledgeBase, text: str, units: list[Unit]) -> None:
+    def __init__(self, kb: KnowledgeBase, text: str, units: list[Unit], limits: CheckLimits = UNLIMITED,
+                 deadline: float | None = None) -> None:
         self.kb = kb
         self.text = text
         self.units = units
+        self.limits = limits
+        self.deadline = deadline
+        self.stopped: str | None = None  # the first cap reached: "max_units", "max_references", ...
+        self.references_looked_up = 0
         self.vocabulary = kb.vocabulary
         self.scorer = scorer_for(kb)
         # The trained verifier decides verdicts; without its model files the lexical rules do.
@@ -139,8 +183,17 @@ class _Checker:
         self.by_id: dict[str, Reference] = {}
         self.cited_ids: set[str] = set()
         if self.section is not None:
-            for entry in self.section.entries:
+            for number, entry in enumerate(self.section.entries):
+                cap = limits.max_references and number >= limits.max_references
+                if cap or self._out_of_time():
+                    self.stopped = self.stopped or ("max_references" if cap else "time_budget")
+                    # Listed, so citations of it still find it, but not looked up: no problem is
+                    # claimed for an entry the checker did not read.
+                    self._add_reference(replace(entry, detail="Not looked up: the check stopped "
+                                                "before this entry; check the article in parts"))
+                    continue
                 self._add_reference(resolve(entry, kb))
+                self.references_looked_up += 1
             if not self.section.entries:
                 self.problems.append(Problem(
                     "unreadable", f"The reference list{_under(self.section.heading)} has no entries the "
@@ -161,14 +214,48 @@ class _Checker:
     def _in_section(self, unit: Unit) -> bool:
         return self.section is not None and unit.start >= self.section.start and unit.end <= self.section.end
 
+    def _out_of_time(self) -> bool:
+        return self.deadline is not None and time.perf_counter() > self.deadline
+
+    @property
+    def checkable(self) -> list[Unit]:
+        """The units checked as claims: all but the reference list's entries."""
+        return [unit for unit in self.units if not self._in_section(unit)]
+
     def run(self) -> list[SentenceResult]:
         results: list[SentenceResult] = []
-        for unit in self.units:
-            if self._in_section(unit):
-                continue  # reference entries are checked as references, not as claims
+        for unit in self.checkable:
+            # One clock read per sentence: a sentence costs milliseconds, so the budget is kept
+            # to within one sentence's work without timing anything finer.
+            if self.limits.max_units and len(results) >= self.limits.max_units:
+                self.stopped = self.stopped or "max_units"
+                break
+            if self._out_of_time():
+                self.stopped = "time_budget" if self.stopped in (None, "max_references") else self.stopped
+                break
             results.append(self._sentence(unit, len(results)))
         self._reference_problems()
         return results
+
+    def truncation(self, checked: int) -> Truncation | None:
+        """What the check left out, or None when it read the whole article."""
+        if self.stopped is None:
+            return None
+        total = len(self.checkable)
+        references = len(self.section.entries) if self.section else 0
+        if self.stopped == "max_units":
+            why = f"the checker reads at most {self.limits.max_units} sentences per request"
+        elif self.stopped == "max_references":
+            why = f"the checker looks up at most {self.limits.max_references} references per request"
+        else:
+            why = f"the check ran out of its time budget of {self.limits.time_budget_s:g} s"
+        looked_up = (f" and looked up {self.references_looked_up} of {references} references"
+                     if self.references_looked_up < references else "")
+        message = (f"Partial check: {why}, so it checked the first {checked} of {total} sentences"
+                   f"{looked_up}; split the article to check the rest.")
+        return Truncation(reason=self.stopped, units_checked=checked, units_total=total,
+                          references_checked=self.references_looked_up, references_total=references,
+                          message=message)
 
     # --- citations ----------------------------------------------------------------------
 
@@ -232,8 +319,8 @@ class _Checker:
         cited, problems = self._cited(citations, index)
         self.cited_ids.update(cited)
         worth = assess(clean, unit.kind, self.vocabulary)
-        base: dict[str, Any] = dict(text=unit.text, start=unit.start, end=unit.end, kind=unit.kind, cited=tuple(cited),
-                    problems=tuple(problems))
+        base: dict[str, Any] = {"text": unit.text, "start": unit.start, "end": unit.end, "kind": unit.kind,
+                                "cited": tuple(cited), "problems": tuple(problems)}
         if not worth.checkworthy:
             return SentenceResult(checkworthy=False, category=None, verdict=None, reason=worth.reason, **base)
         sentence = profile(clean, self.vocabulary)
@@ -245,7 +332,10 @@ class _Checker:
             judged.update((j.match.claim.id, j) for j in judge(verifier, clean,
                                                                  self._on_topic(sentence, matches[:VERIFIED])))
         checks: list[CitationCheck] = []
-        for ref_id in cited:
+        if len(cited) > CITED_CHECKED:
+            problems.append(f"It cites {len(cited)} references; the first {CITED_CHECKED} were compared "
+                            "with it: cite fewer, or split the sentence")
+        for ref_id in cited[:CITED_CHECKED]:
             reference = self.by_id[ref_id]
             source = self.kb.find_source(reference.resolved.id) if reference.resolved else None
             own = self.kb.matcher.match_claims(clean, limit=CITED_CANDIDATES, sources=[source.id]) if source else []
@@ -336,8 +426,10 @@ class _Checker:
 
     def _reference_problems(self) -> None:
         uses_citations = bool(self.cited_ids)
+        # Sentences left unread may cite any entry: "never cited" is only known after reading all.
+        read_all = self.stopped not in {"max_units", "time_budget"}
         for position, reference in enumerate(self.references):
-            if reference.problem is None and not reference.inline and uses_citations and \
+            if reference.problem is None and not reference.inline and uses_citations and read_all and \
                     reference.id not in self.cited_ids:
                 reference = replace(reference, problem="uncited", detail="Listed but never cited in the text")
                 self.references[position] = reference

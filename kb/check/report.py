@@ -8,6 +8,7 @@ and no inline style: classes only, styled by ``static/check.css``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,16 +78,48 @@ def blocks(result: CheckResult) -> list[Block]:
         current.append(Piece(unit.text, unit, index))
         cursor = unit.end
     close()
+    if result.truncated is not None:
+        # The part a capped check did not reach is still shown, as plain text, after the rest.
+        rest = text[cursor:min(ref_start, len(text))].strip()
+        if rest:
+            found.append(Block("unchecked", (Piece(rest),)))
     if result.reference_section:
         found.append(Block("references", (Piece(text[ref_start:ref_end].strip()),)))
     return found
+
+
+# Markdown that user text must not carry into a report: raw HTML (<script>, <img onerror>),
+# entities, and link or image syntax ([x](javascript:...), ![](https://tracker/)); a backslash is
+# escaped first so that "\[" in the article cannot undo the escape of its bracket.
+_MD_ESCAPES = {"\\": "\\\\", "[": "\\[", "]": "\\]", "&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_MD_SPECIAL = re.compile(r"[\\\[\]&<>]")
+_QUOTE_MARKS = re.compile(r"^[ \t]{0,3}(?:>[ \t]?)+")  # a line's blockquote markers stay Markdown
+
+
+def escape_markdown(text: str) -> str:
+    """*text* safe to embed in a Markdown report: no HTML, no links or images, no entities.
+
+    Headings, lists, emphasis and blockquotes keep working; only what could inject is escaped.
+
+    >>> escape_markdown("<script>alert(1)</script> [x](javascript:alert(1)) ![i](http://t/p.png)")
+    '&lt;script&gt;alert(1)&lt;/script&gt; \\\\[x\\\\](javascript:alert(1)) !\\\\[i\\\\](http://t/p.png)'
+    >>> escape_markdown("> quoted a > b")
+    '> quoted a &gt; b'
+    """
+    lines = []
+    for line in text.split("\n"):
+        marks = _QUOTE_MARKS.match(line)
+        keep = marks.group() if marks else ""
+        lines.append(keep + _MD_SPECIAL.sub(lambda m: _MD_ESCAPES[m.group()], line[len(keep):]))
+    return "\n".join(lines)
 
 
 def _footnote_text(source: EvidenceSource) -> str:
     # The citation style may already carry the DOI; never print it twice.
     doi = f" doi:{source.doi}" if source.doi and source.doi.casefold() not in source.citation.casefold() else ""
     pmid = f" PMID: {source.pmid}" if source.pmid and source.pmid not in source.citation else ""
-    return f"{source.citation}{doi}{pmid}"
+    # Sources can come from imports and the write API: their text is escaped like the article's.
+    return escape_markdown(f"{source.citation}{doi}{pmid}")
 
 
 def to_markdown(result: CheckResult) -> str:
@@ -108,15 +141,23 @@ def to_markdown(result: CheckResult) -> str:
         while end > sentence.start and result.text[end - 1] in ".!?;:":
             end -= 1
         insertions.append((end, "".join(marks)))
-    text = result.text
-    for position, mark in sorted(insertions, reverse=True):
-        text = text[:position] + mark + text[position:]
+    # The article is escaped piece by piece between the footnote marks, so the offsets the marks
+    # were placed at still hold and the marks themselves stay Markdown.
+    pieces: list[str] = []
+    cursor = 0
+    for position, mark in sorted(insertions):
+        pieces += [escape_markdown(result.text[cursor:position]), mark]
+        cursor = position
+    pieces.append(escape_markdown(result.text[cursor:]))
+    text = "".join(pieces)
     lines = [text.rstrip(), ""]
     if notes:
         lines.append("")
         for source_id, number in notes.items():
             lines.append(f"[^kb{number}]: {_footnote_text(note_sources[source_id])}")
     lines += ["", "---", "", "## Evidence check", ""]
+    if result.truncated is not None:
+        lines += [f"> **{result.truncated.message}**", ""]
     counts = result.counts
     lines.append(f"{counts.get('checkworthy', 0)} of {counts.get('units', 0)} sentences make a checkable "
                  "claim: " + ", ".join(f"{counts.get(v, 0)} {VERDICT_LABELS[v].lower()}" for v in VERDICTS)
@@ -131,33 +172,33 @@ def to_markdown(result: CheckResult) -> str:
         chosen = [s for s in result.sentences if wanted(s)]
         if chosen:
             lines += ["", f"### {title}", ""]
-            lines += [f"- \u201c{_one_line(s.text)}\u201d \u2014 {s.reason}" for s in chosen]
+            lines += [f"- \u201c{_one_line(s.text)}\u201d \u2014 {escape_markdown(s.reason)}" for s in chosen]
     citation_lines = []
     for sentence in result.sentences:
         for check in sentence.citations:
             if check.outcome in {"does_not_back", "contradicts"}:
-                citation_lines.append(f"- \u201c{_one_line(sentence.text)}\u201d cites [{check.reference}]: "
-                                      f"{check.reason}")
+                citation_lines.append(f"- \u201c{_one_line(sentence.text)}\u201d cites "
+                                      f"\\[{escape_markdown(check.reference)}\\]: {escape_markdown(check.reason)}")
         for problem in sentence.problems:
-            citation_lines.append(f"- \u201c{_one_line(sentence.text)}\u201d: {problem}")
+            citation_lines.append(f"- \u201c{_one_line(sentence.text)}\u201d: {escape_markdown(problem)}")
     if citation_lines:
         lines += ["", "### Citations", ""] + citation_lines
-    reference_lines = [f"- [{r.id}] {_one_line(r.text)} \u2014 {r.problem}: {r.detail}"
-                       for r in result.references if r.problem]
+    reference_lines = [f"- \\[{escape_markdown(r.id)}\\] {_one_line(r.text)} \u2014 {r.problem}: "
+                       f"{escape_markdown(r.detail or '')}" for r in result.references if r.problem]
     if reference_lines:
         lines += ["", "### References", ""] + reference_lines
     return "\n".join(lines).rstrip() + "\n"
 
 
 def _one_line(text: str, limit: int = 160) -> str:
+    """User text shortened to one line of a Markdown list item, escaped (``escape_markdown``)."""
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
+    return escape_markdown(text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026")
 
 
 def _environment() -> Environment:
-    environment = Environment(loader=FileSystemLoader(str(TEMPLATES)),
-                              autoescape=select_autoescape(default=True, default_for_string=True))
-    return environment
+    return Environment(loader=FileSystemLoader(str(TEMPLATES)),
+                       autoescape=select_autoescape(default=True, default_for_string=True))
 
 
 def report_context(result: CheckResult) -> dict[str, object]:

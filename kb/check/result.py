@@ -169,6 +169,28 @@ class Problem:
 
 
 @dataclass(frozen=True, slots=True)
+class Truncation:
+    """Why a check stopped before the end of the article, and how far it got.
+
+    A check is capped per request (``Settings.max_check_units``, ``max_check_references``,
+    ``check_time_budget_s``) so one article cannot hold a server thread for minutes; the part that
+    was checked is reported as usual, and this says what was left out.
+    """
+
+    reason: str  # "max_units", "max_references" or "time_budget": the first limit reached
+    units_checked: int
+    units_total: int  # the article's sentences, headings and items outside its reference list
+    references_checked: int
+    references_total: int
+    message: str  # what was left out and what to do, for people
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason, "units_checked": self.units_checked,
+                "units_total": self.units_total, "references_checked": self.references_checked,
+                "references_total": self.references_total, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
 class CheckResult:
     """Everything the checker found in one article."""
 
@@ -180,6 +202,7 @@ class CheckResult:
     reference_section: tuple[int, int] | None = None  # offsets of the reference list, if found
     seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
+    truncated: Truncation | None = None  # set when a cap stopped the check before the end
 
     @property
     def claims(self) -> tuple[SentenceResult, ...]:
@@ -198,4 +221,5 @@ class CheckResult:
                                   if self.reference_section else None),
             "text": self.text,
             "seconds": self.seconds,
+            "truncated": self.truncated.to_dict() if self.truncated else None,
         }

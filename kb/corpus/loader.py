@@ -112,7 +112,8 @@ def load_corpus(corpus_dir: Path, progress: Callable[[str, int], None] | None = 
 
 def _merge_duplicates(found: list[Source], problems: list[CorpusProblem],
                       aliases: dict[str, str]) -> dict[str, Source]:
-    """One source per key and per DOI: later duplicates are reported and merged into the first.
+    """One source per key and per DOI: a second entry with a key is a fatal error (the first is
+    kept); one with a known DOI is reported and merged into the first.
 
     *aliases* receives merged-away keys, so a summary written for either key still attaches.
     """
@@ -127,11 +128,12 @@ def _merge_duplicates(found: list[Source], problems: list[CorpusProblem],
                 # that is the intended way to add an abstract, not a clash.
                 by_id[source.id] = _merge(first, source)
                 continue
-            problems.append(CorpusProblem(where.file if where else "?", where.line if where else None,
-                                          f"duplicate key {source.id!r} (first at {first.provenance[0]}); "
-                                          "merged into the first: rename one if they are different works",
-                                          "warning"))
-            by_id[source.id] = _merge(first, source)
+            # Fatal, not merged: files are read in name order, so a new references/a-extra.bib
+            # reusing a key would otherwise quietly take the place of the verified entry.
+            problems.append(CorpusProblem(
+                where.file if where else "?", where.line if where else None,
+                bibtex.duplicate_key_message(source.id, str(first.provenance[0]) if first.provenance
+                                             else "?"), fatal=True))
             continue
         doi = normalize_doi(source.doi)
         if doi and doi in by_doi:

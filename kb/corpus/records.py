@@ -56,12 +56,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kb.errors import CorpusError
+from kb.files import new_file_mode, storing
 from kb.ids import is_source_id, normalize_doi, normalize_pmcid, normalize_pmid
 from kb.ingest import ParseResult
 from kb.ingest._common import load_json
 from kb.models import TAG_KINDS, VERIFICATION_MARKS, CorpusProblem, Provenance, Source
 
 SCHEMA = 1
+RETRY = "the import"  # what a storage error tells the user to run again once fixed
 RECORDS_DIR = "records"
 RAW_DIR = "raw"
 JOURNAL = ".journal"  # no .json suffix: the loaders read records/*.json, and this is not one
@@ -228,7 +230,8 @@ def write_records(corpus_dir: Path, sources: Iterable[Source | StoredRecord],
     new = [r for r in records if r.path is None]
     updated = [r for r in records if r.path is not None]
     written: list[Path] = []
-    with transaction(corpus_dir) as tx:
+    # Each staged write names its own file; this names records/ for the lock, journal, renames.
+    with storing(records_dir, RETRY), transaction(corpus_dir) as tx:
         if batch:
             batch_raw = raw_dir / f"{batch}.raw.jsonl"
             lines = [json.dumps({"id": r.source.id, "raw": raw[r.source.id]}, ensure_ascii=False)
@@ -307,17 +310,19 @@ def atomic_write(path: Path, text: str) -> None:
     The temporary file sits in the same folder because ``os.replace`` is only atomic within
     one file system; the fsync makes the bytes durable before the name points at them.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with storing(path, RETRY):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            os.fchmod(handle, new_file_mode())  # mkstemp's 0600 would hide it from other users
+            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -409,18 +414,22 @@ class Transaction:
         """Stage *text* as the new content of *path*; nobody sees it until the commit."""
         path = Path(path)
         _relative(path, self.records_dir)  # refuses a path outside records/
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # In the final folder, because os.replace is only atomic within one file system.
-        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX,
-                                        dir=path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        with storing(path, RETRY):  # a full disk names the record file, not a traceback
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # In the final folder, because os.replace is only atomic within one file system.
+            handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX,
+                                            dir=path.parent)
+            try:
+                # mkstemp makes 0600 files; a record must be as readable as the rest of the
+                # corpus (0644 under the usual umask) for git, a web server and other curators.
+                os.fchmod(handle, new_file_mode())
+                with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+                    out.write(text)
+                    out.flush()
+                    os.fsync(out.fileno())
+            except BaseException:
+                Path(temp).unlink(missing_ok=True)
+                raise
         previous = self._staged.pop(path, None)
         if previous is not None:
             previous.unlink(missing_ok=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import replace
 
 import bibtexparser
 from bibtexparser import middlewares
 from bibtexparser.middlewares.names import InvalidNameError, parse_single_name_into_parts
+from bibtexparser.model import DuplicateBlockKeyBlock
 from pylatexenc.latex2text import LatexNodes2Text
 
 from kb.ids import is_source_id, normalize_doi, normalize_pmcid, normalize_pmid
@@ -24,6 +26,16 @@ _LATEX = LatexNodes2Text(math_mode="verbatim", strict_latex_spaces=True)
 _DASHES = re.compile(r"\s*[-\u2010-\u2015]+\s*")
 
 
+def _errors_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.ERROR
+
+
+# bibtexparser logs every block it gives up on as a multi-line WARNING (with a 0-based line
+# number) and an INFO; each such block is already one `file:line` problem of ours, so only its
+# ERRORs (bugs in bibtexparser itself) still get through.
+logging.getLogger("bibtexparser.splitter").addFilter(_errors_only)
+
+
 def parse(text: str, origin: str) -> ParseResult:
     """Parse a .bib file; *origin* names it in problems and provenance."""
     result = ParseResult()
@@ -31,13 +43,17 @@ def parse(text: str, origin: str) -> ParseResult:
         text, append_middleware=[middlewares.SeparateCoAuthors(), middlewares.MonthIntMiddleware(True)]
     )
     for block in library.failed_blocks:
-        # start_line is 0-based in bibtexparser v2
+        line = _file_line(block.start_line)
         key = getattr(block, "key", "") or _guess_key(getattr(block, "raw", ""))
-        reason = "duplicate entry key" if "Duplicate" in type(block).__name__ else "malformed entry"
-        result.problems.append(CorpusProblem(origin, block.start_line + 1,
-                                             f"{reason} {key!r} skipped: {_first_line(block)}"))
+        if isinstance(block, DuplicateBlockKeyBlock):
+            first = f"{origin}:{_file_line(block.previous_block.start_line) or '?'}"
+            result.problems.append(CorpusProblem(origin, line, duplicate_key_message(key, first),
+                                                 fatal=True))
+            continue
+        result.problems.append(CorpusProblem(origin, line,
+                                             f"malformed entry {key!r} skipped: {_first_line(block)}"))
     for entry in library.entries:
-        line = entry.start_line + 1
+        line = _file_line(entry.start_line)
         fields = {name.lower(): f.value for name, f in entry.fields_dict.items()}
         source, problems = source_from_fields(entry.key, entry.entry_type.lower(), fields,
                                               Provenance(origin, line))
@@ -46,6 +62,19 @@ def parse(text: str, origin: str) -> ParseResult:
             result.sources.append(source)
             result.raw[source.id] = entry.raw or ""
     return result
+
+
+def _file_line(start_line: int | None) -> int | None:
+    """bibtexparser v2 counts lines from 0 (its own log messages say "line 60" for line 61);
+    editors, and our problems, count from 1."""
+    return None if start_line is None else start_line + 1
+
+
+def duplicate_key_message(key: str, first: str) -> str:
+    """The error for a second entry with *key*; *first* is the ``file:line`` of the first one."""
+    return (f"duplicate source key {key!r}, first defined at {first}: one key would silently "
+            "replace the other's verified record, so nothing is built until one of them is "
+            "renamed (with its summary's `source =`) or the copy is deleted")
 
 
 def source_from_fields(key: str, entry_type: str, fields: dict[str, object],
@@ -204,5 +233,6 @@ def _guess_key(raw: str) -> str:
 
 def _first_line(block: object) -> str:
     error = getattr(block, "error", None)
-    text = str(error) if error else "could not be parsed"
+    # BlockAbortedException keeps its reason in abort_reason; its str() is empty
+    text = str(getattr(error, "abort_reason", "") or error or "") or "could not be parsed"
     return text.strip().splitlines()[0][:160] if text.strip() else "could not be parsed"

@@ -58,6 +58,9 @@ class ImportReport:
     problems: list[str] = field(default_factory=list)  # "file:line: severity: message"
     conflicts: list[str] = field(default_factory=list)
     written: list[str] = field(default_factory=list)  # corpus-relative paths of record files
+    # Input files nothing could be read from because of an error (an XML file declaring entities,
+    # a file of the wrong format): when every input is refused, `kb import` exits 1.
+    refused: list[str] = field(default_factory=list)
     dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -66,13 +69,14 @@ class ImportReport:
             "dry_run": self.dry_run,
             "counts": {"added": len(self.added), "merged": len(self.merged),
                        "skipped": len(self.skipped), "problems": len(self.problems),
-                       "conflicts": len(self.conflicts)},
+                       "conflicts": len(self.conflicts), "refused": len(self.refused)},
             "added": [i.to_dict() for i in self.added],
             "merged": [i.to_dict() for i in self.merged],
             "skipped": [i.to_dict() for i in self.skipped],
             "problems": self.problems,
             "conflicts": self.conflicts,
             "written": self.written,
+            "refused": self.refused,
         }
 
     def summary(self) -> str:
@@ -84,6 +88,8 @@ class ImportReport:
             text += f"; {len(self.problems)} problem(s)"
         if self.conflicts:
             text += f"; {len(self.conflicts)} conflict(s)"
+        if self.refused:
+            text += f"; {len(self.refused)} file(s) refused"
         return text
 
 
@@ -175,8 +181,8 @@ class Importer:
             return
         entry.source = outcome.source
         self.index.put(outcome.source)
-        record = entry.record
-        if record is None:  # a curated source gains an imported supplement with its id
+        stored = entry.record
+        if stored is None:  # a curated source gains an imported supplement with its id
             record = StoredRecord(source=replace(source, id=match.id), format=fmt, origin=where,
                                   raw=f"raw/{match.id}.{extension}" if raw is not None else "",
                                   conflicts=list(outcome.conflicts))
@@ -185,6 +191,7 @@ class Importer:
             if raw is not None:
                 self.raw[match.id] = raw
         else:
+            record = stored
             own = merge_sources(record.source, replace(source, id=match.id),
                                 record.origin, where)
             record.source = own.source
@@ -258,6 +265,7 @@ def import_files(paths: Iterable[str | Path], settings: Settings, fmt: str | Non
         if path.stat().st_size > MAX_FILE_BYTES:
             raise IngestError(str(path), None, f"larger than {MAX_FILE_BYTES // 2**20} MB; split it")
     importer = Importer(settings.corpus_dir, dry_run=dry_run)
+    refused: list[str] = []
     if len(files) == 1:
         importer.batch_hint = files[0].stem
     for path in files:
@@ -266,7 +274,12 @@ def import_files(paths: Iterable[str | Path], settings: Settings, fmt: str | Non
         result = FORMATS[kind](text, str(path))
         del text  # the parsed records are all we keep
         importer.add(result, kind, str(path), _progress(progress, len(result.sources), path.name))
-    return importer.commit()
+        if not result.sources and any(p.severity == "error" for p in result.problems):
+            refused.append(str(path))
+    report = importer.commit()
+    # After commit: a replay against a moved corpus starts a fresh report.
+    report.refused = refused
+    return report
 
 
 def _read(path: Path) -> str:

@@ -9,13 +9,15 @@ evidence.
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from whoosh import highlight, index, qparser, query, scoring
+from whoosh import collectors, highlight, index, query, scoring
 from whoosh.analysis import (
     CharsetFilter,
     LowercaseFilter,
@@ -29,7 +31,7 @@ from whoosh.support.charset import accent_map
 from kb.errors import BadQuery
 from kb.models import TAG_KINDS, Claim, Source
 from kb.query import EngineHit, EngineQuery, EngineResult
-from kb.search import MatchSignals, matchindex
+from kb.search import MatchSignals, grammar, matchindex
 from kb.search import semantic as semantic_module
 from kb.vocabulary import Vocabulary
 
@@ -52,18 +54,18 @@ EXPANSION_BOOST = 0.6  # weight of a query term's synonyms and of its tag, relat
 
 
 def claim_schema() -> Schema:
-    fields = dict(
-        id=ID(stored=True, unique=True),
-        source_id=ID,
-        text=TEXT(analyzer=_STEMMED),
-        title=TEXT(analyzer=_STEMMED),
-        terms=TEXT(analyzer=_STEMMED),  # labels and synonyms of the claim's tags
-        spell=TEXT(analyzer=_PLAIN, spelling=True),  # unstemmed words, for "did you mean"
-        stance=ID,
-        section=ID,
-        year=NUMERIC(int, sortable=True),
-        level=NUMERIC(int, sortable=True),
-    )
+    fields = {
+        "id": ID(stored=True, unique=True),
+        "source_id": ID,
+        "text": TEXT(analyzer=_STEMMED),
+        "title": TEXT(analyzer=_STEMMED),
+        "terms": TEXT(analyzer=_STEMMED),  # labels and synonyms of the claim's tags
+        "spell": TEXT(analyzer=_PLAIN, spelling=True),  # unstemmed words, for "did you mean"
+        "stance": ID,
+        "section": ID,
+        "year": NUMERIC(int, sortable=True),
+        "level": NUMERIC(int, sortable=True),
+    }
     for kind in TAG_KINDS:
         fields[kind] = KEYWORD(commas=True)  # the claim's own tags
         fields[f"{kind}_all"] = KEYWORD(commas=True)  # tags and their ancestors, for filters
@@ -108,12 +110,12 @@ def write(build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim],
     with claims_ix.writer(limitmb=256) as writer:
         for number, claim in enumerate(claims, start=1):
             source = by_id[claim.source_id]
-            document: dict[str, object] = dict(
-                id=claim.id, source_id=claim.source_id, text=claim.text, title=source.title,
-                terms=_terms_text(claim.tags, vocabulary), spell=f"{claim.text} {source.title}",
-                stance=claim.stance or "none", section=claim.locator.section,
-                year=source.year or 0, level=source.evidence_level or UNRANKED_LEVEL,
-            )
+            document: dict[str, object] = {
+                "id": claim.id, "source_id": claim.source_id, "text": claim.text, "title": source.title,
+                "terms": _terms_text(claim.tags, vocabulary), "spell": f"{claim.text} {source.title}",
+                "stance": claim.stance or "none", "section": claim.locator.section,
+                "year": source.year or 0, "level": source.evidence_level or UNRANKED_LEVEL,
+            }
             for kind in TAG_KINDS:
                 ids = claim.tags.get(kind, ())
                 document[kind] = ",".join(ids)
@@ -200,23 +202,32 @@ class WhooshEngine:
 
     # --- query construction -----------------------------------------------------------
 
-    def _text_query(self, ix: index.Index, text: str, boosts: dict[str, float],
-                    expansions: Sequence[tuple[str, Sequence[str]]], tag_field: str | None) -> query.Query | None:
-        text = text.strip()
-        if not text:
+    def _text_query(self, searcher: object, q: EngineQuery, boosts: dict[str, float],
+                    tag_field: str | None) -> query.Query | None:
+        """Compile the parsed query (kb.search.grammar) into a Whoosh query over *boosts*' fields.
+
+        Prefix and fuzzy terms are expanded here, against this index's own word list, so their
+        cost is the number of index words they stand for; past ``limits.max_expansion`` the
+        query is refused rather than run.
+        """
+        from whoosh.searching import Searcher
+
+        assert isinstance(searcher, Searcher)
+        parsed = q.parsed if q.parsed is not None else grammar.parse(q.text)
+        if not parsed.clauses:
             return None
-        parser = qparser.MultifieldParser(list(boosts), ix.schema, fieldboosts=boosts,
-                                          group=qparser.OrGroup.factory(0.9))
-        parser.remove_plugin_class(qparser.FieldsPlugin)  # "a:b" is text here, not a field name
-        parser.add_plugin(qparser.FuzzyTermPlugin())
-        try:
-            parsed = parser.parse(text)
-        except Exception as error:  # Whoosh raises assorted errors on odd syntax
-            raise BadQuery(f"Could not read the query {text!r} ({error}); remove unmatched quotes "
-                           "or brackets, for example: ketamine depression") from error
-        _reject_empty(parsed, text)
-        alternatives: list[query.Query] = [parsed]
-        for term_id, phrases in expansions:
+        reader = searcher.reader()
+        parts: dict[str, list[query.Query]] = {"should": [], "must": [], "must_not": []}
+        for clause in parsed.clauses:
+            compiled = self._clause_query(reader, clause, boosts, parsed.limits)
+            if compiled is not None:
+                parts[clause.occur].append(compiled)
+        if not parts["should"] and not parts["must"]:
+            raise BadQuery(f"Nothing searchable in {q.text!r}: use content words, for example: "
+                           "ketamine")
+        # Alternatives are ranked by how many of them match (coordination, as Whoosh's OrGroup).
+        optional = list(parts["should"])
+        for term_id, phrases in q.expansions:
             options: list[query.Query] = []
             if tag_field is not None:
                 # Claims are tagged at build time from the same synonyms (and the hierarchy is in
@@ -231,8 +242,56 @@ class WhooshEngine:
                     elif words:
                         options.append(query.Phrase("terms", words))
             if options:
-                alternatives.append(query.Or(options, boost=EXPANSION_BOOST))
-        return query.Or(alternatives) if len(alternatives) > 1 else parsed
+                optional.append(query.Or(options, boost=EXPANSION_BOOST))
+        wanted: query.Query
+        if parts["must"]:
+            required = parts["must"][0] if len(parts["must"]) == 1 else query.And(parts["must"])
+            wanted = query.AndMaybe(required, query.Or(optional, scale=0.9)) if optional else required
+        else:
+            wanted = optional[0] if len(optional) == 1 else query.Or(optional, scale=0.9)
+        if parts["must_not"]:
+            wanted = query.AndNot(wanted, query.Or(parts["must_not"]))
+        return wanted
+
+    def _clause_query(self, reader: object, clause: grammar.Clause, boosts: dict[str, float],
+                      limits: grammar.QueryLimits) -> query.Query | None:
+        """One clause over every field, or None when it has no index words (a stop word)."""
+        per_field: list[query.Query] = []
+        if clause.kind in ("word", "phrase"):
+            words = [t.text for t in _STEMMED(clause.text)]
+            if not words:
+                return None
+            for name, boost in boosts.items():
+                per_field.append(query.Term(name, words[0], boost=boost) if len(words) == 1
+                                 else query.Phrase(name, words, boost=boost))
+            return query.Or(per_field)
+        plain = [t.text for t in _PLAIN(clause.text)]
+        if not plain:
+            return None
+        word = plain[-1]
+        stems = [t.text for t in _STEMMED(word)] or [word]
+        for name, boost in boosts.items():
+            found: set[str] = set()
+            for candidate in dict.fromkeys((word, stems[-1])):
+                if clause.kind == "prefix":
+                    expanded = reader.expand_prefix(name, candidate)  # type: ignore[attr-defined]
+                else:
+                    expanded = reader.terms_within(name, candidate, clause.edits,  # type: ignore[attr-defined]
+                                                   prefix=1)
+                for term in itertools.islice(expanded, limits.max_expansion + 1):
+                    found.add(_as_str(term))
+                if len(found) > limits.max_expansion:
+                    sign = "*" if clause.kind == "prefix" else f"~{clause.edits}"
+                    raise BadQuery(f"{clause.text}{sign} stands for more than {limits.max_expansion} "
+                                   "words in the index: type more letters"
+                                   + (" or allow fewer typos" if clause.kind == "fuzzy" else "")
+                                   + ", for example: ketam*")
+            per_field.extend(query.Term(name, term, boost=boost) for term in sorted(found))
+        if len(plain) > 1:  # "nmda-rec*": the words before the prefix are ordinary words
+            for name, boost in boosts.items():
+                per_field.extend(query.Term(name, t.text, boost=boost)
+                                 for t in _STEMMED(" ".join(plain[:-1])))
+        return query.Or(per_field) if per_field else query.NullQuery
 
     def _filter(self, q: EngineQuery, claims: bool) -> query.Query | None:
         parts: list[query.Query] = []
@@ -256,13 +315,13 @@ class WhooshEngine:
 
     def search_claims(self, q: EngineQuery) -> EngineResult:
         searcher = self._searcher(self._claims_ix, CLAIMS)
-        text_query = self._text_query(self._claims_ix, q.text, CLAIM_FIELD_BOOSTS, q.expansions, "tags")
+        text_query = self._text_query(searcher, q, CLAIM_FIELD_BOOSTS, "tags")
         filter_query = self._filter(q, claims=True)
         return self._run(searcher, text_query, filter_query, q, self._claim_ids, facets=q.facets)
 
     def search_sources(self, q: EngineQuery) -> EngineResult:
         searcher = self._searcher(self._sources_ix, SOURCES)
-        text_query = self._text_query(self._sources_ix, q.text, SOURCE_FIELD_BOOSTS, q.expansions, None)
+        text_query = self._text_query(searcher, q, SOURCE_FIELD_BOOSTS, None)
         filter_query = self._filter(q, claims=False)
         return self._run(searcher, text_query, filter_query, q, self._source_ids, facets=False)
 
@@ -275,20 +334,32 @@ class WhooshEngine:
             raise BadQuery("Empty search: type some words or choose a filter, for example: ketamine")
         main = text_query if text_query is not None else query.Every()
         sortedby = _sort_facets(q.sort, scored=text_query is not None)
-        # Score every match once (limit=None): the same pass gives the page, the total and the
-        # facet counts. optimize=False: Whoosh's block-quality skipping can loop forever on
-        # boosted OR queries (seen with a tag-expanded "PTSD"), and it saves nothing when every
-        # match is needed anyway.
-        results = searcher.search(main, filter=filter_query, limit=None, sortedby=sortedby,
-                                  optimize=False, terms=True)
+        # Score every match once (no limit): the same pass gives the page, the total and the
+        # facet counts. No block-quality skipping (TopCollector's): it can loop forever on
+        # boosted OR queries (seen with a tag-expanded "PTSD") and saves nothing when every match
+        # is needed. The deadline bounds the pass; what it cut is marked partial.
+        collector: collectors.Collector = (collectors.SortingCollector(sortedby, limit=None)
+                                           if sortedby is not None else collectors.UnlimitedCollector())
+        collector = collectors.TermsCollector(collector)
+        if q.time_budget is not None:
+            collector = _DeadlineCollector(collector, time.monotonic() + q.time_budget)
+        if filter_query is not None:  # outermost, as Searcher.collector does, so it sees docs first
+            collector = collectors.FilterCollector(collector, filter_query)
+        partial = False
+        try:
+            searcher.search_with_collector(main, collector)
+        except collectors.TimeLimit:
+            partial = True  # what was collected so far is ranked and counted, and marked so
+        results = collector.results()
         ranked: list[tuple[object, int]] = list(results.top_n)
         if sortedby is None and text_query is not None:
             levels = self._claim_levels if facets or ids is self._claim_ids else self._source_levels
             # Relevance leans to stronger evidence: a mild prior by evidence level (x1.15 for
             # level 1 down to x1 for unranked), so a trial outranks an opinion piece that says
             # the same words, while a much better textual match still wins.
-            ranked = sorted(((float(score) * _prior(levels[docnum]), docnum)  # type: ignore[arg-type]
-                             for score, docnum in ranked), key=lambda pair: (-pair[0], pair[1]))
+            prior_ranked = sorted(((float(score) * _prior(levels[docnum]), docnum)  # type: ignore[arg-type]
+                                   for score, docnum in ranked), key=lambda pair: (-pair[0], pair[1]))
+            ranked = list(prior_ranked)
         total = len(ranked)
         matched = {docnum for _, docnum in ranked} if facets else None
         texts = self._claim_texts if facets else None
@@ -314,7 +385,7 @@ class WhooshEngine:
             years = dict(year_counter)
         suggestion = self._suggest(searcher, q.text) if q.suggest and q.text.strip() else None
         return EngineResult(total=total, hits=tuple(hits), facets=facet_counts, years=years,
-                            suggestion=suggestion)
+                            suggestion=suggestion, partial=partial)
 
     def _suggest(self, searcher: object, text: str) -> str | None:
         """Respell words that are not in the index; None when every word is known."""
@@ -336,6 +407,30 @@ class WhooshEngine:
             else:
                 out.append(token)
         return " ".join(out) if changed else None
+
+
+class _DeadlineCollector(collectors.WrappingCollector):  # type: ignore[misc]
+    """Stop collecting at a deadline; the matches collected so far stay readable as results.
+
+    Whoosh's own TimeLimitCollector starts a timer thread per search (or uses SIGALRM, which
+    only the main thread may); reading the clock every few hundred matches costs nothing.
+    """
+
+    CHECK_EVERY = 256
+
+    def __init__(self, child: collectors.Collector, deadline: float) -> None:
+        self.child = child
+        self.deadline = deadline
+        self.collected = 0
+
+    def collect(self, sub_docnum: int) -> object:
+        # A FilterCollector above calls collect() for each allowed match; without one, the
+        # inherited collect_matches() does.
+        found = self.child.collect(sub_docnum)
+        self.collected += 1
+        if self.collected % self.CHECK_EVERY == 1 and time.monotonic() > self.deadline:
+            raise collectors.TimeLimit
+        return found
 
 
 def _sort_facets(sort: str, scored: bool) -> object:
@@ -368,25 +463,6 @@ def _score(value: object) -> float:
 
 def _as_str(value: object) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def _reject_empty(parsed: query.Query, text: str) -> None:
-    """Whoosh never raises on odd input; it quietly matches nothing. Say what to change instead."""
-    if parsed is query.NullQuery or isinstance(parsed, query.NullQuery.__class__):
-        raise BadQuery(f"Nothing searchable in {text!r}: use content words, not only operators "
-                       "(AND, OR, NOT), quotes or symbols, for example: ketamine suicidal ideation")
-    leaves = [parsed] if parsed.is_leaf() else list(parsed.leaves())
-    for leaf in leaves:
-        if isinstance(leaf, query.Every):
-            raise BadQuery(f"{text!r} alone matches everything: add a word, for example: ketamine, "
-                           "or use a filter without a query")
-        if isinstance(leaf, query.Prefix | query.Wildcard):
-            pattern = str(getattr(leaf, "text", ""))
-            if len(pattern.replace("*", "").replace("?", "")) < 2:
-                raise BadQuery(f"The wildcard in {text!r} matches too much: put at least two "
-                               "letters before '*', for example: ketam*")
-    if not list(parsed.iter_all_terms()) and not parsed.leaves():
-        raise BadQuery(f"Nothing searchable in {text!r}: use content words, for example: ketamine")
 
 
 def highlight_html(text: str, words: Iterable[str]) -> str:

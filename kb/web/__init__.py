@@ -11,7 +11,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from kb.config import Settings
 from kb.web import api, ops, pages
+from kb.web.admission import install_admission
 from kb.web.errors import register_error_handlers
+from kb.web.inputs import KBRequest, check_text_encoding
 from kb.web.limits import install_rate_limits
 from kb.web.state import AppState
 
@@ -31,6 +33,7 @@ SECURITY_HEADERS = {
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app without touching disk; the index is opened by the first request."""
     app = Flask(__name__)
+    app.request_class = KBRequest  # strict JSON: depth, UTF-8 and surrogates checked (kb.web.inputs)
     settings = settings or Settings.from_env()
     # multipart uploads carry some overhead beyond the text limit itself
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + 64 * 1024
@@ -52,6 +55,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         limit = app.config["MAX_CONTENT_LENGTH"]
         if request.content_length is not None and request.content_length > limit:
             raise RequestEntityTooLarge()
+        check_text_encoding(request)
+
+    # After the checks above, so a request refused for its body never takes a slot.
+    install_admission(app, settings)
 
     @app.after_request
     def finish(response: Response) -> Response:

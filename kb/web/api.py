@@ -141,7 +141,7 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
                                   "FirstHitExport": {"operationId": "exportSource", "parameters": {
                                       "source_id": "$response.body#/hits/0/source/id"}},
                               }},
-                      **error_responses(400, 503)},
+                      **error_responses(400, 429, 503)},
     }},
     "/api/v1/suggest": {"get": {
         "operationId": "suggest", "summary": "Completions for a search box",

@@ -36,7 +36,8 @@ def add_sources() -> tuple[dict[str, Any], int]:
     """Fetch the identifiers in the JSON body and import them; 201 when a source was added."""
     settings: Settings = current_app.extensions["kb_settings"]
     _authorise(settings)
-    body = request.get_json(silent=True)
+    # Strict JSON (kb.web.inputs): too deep, not UTF-8 or a lone surrogate is a 400 saying so.
+    body = request.get_json() if request.is_json else None
     identifiers = body.get("identifiers") if isinstance(body, dict) else None
     if not isinstance(identifiers, list) or not identifiers or \
             not all(isinstance(i, str) and i.strip() for i in identifiers):
@@ -44,7 +45,7 @@ def add_sources() -> tuple[dict[str, Any], int]:
                          "least one identifier")
     if len(identifiers) > MAX_IDENTIFIERS:
         raise BadRequest(f"{len(identifiers)} identifiers; send at most {MAX_IDENTIFIERS} a request")
-    dry_run = request.args.get("dry_run", "").lower() in {"1", "true", "yes"}
+    dry_run = _flag("dry_run", request.args.get("dry_run", ""))
     from kb.fetch import add_identifiers
 
     report = add_identifiers(identifiers, settings, dry_run=dry_run)
@@ -53,16 +54,33 @@ def add_sources() -> tuple[dict[str, Any], int]:
     return {"ok": True, **report.to_dict(), "index": index}, 201 if report.added and not dry_run else 200
 
 
+_FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
+REALM = "evidence-kb"
+
+
+def _flag(name: str, value: str) -> bool:
+    """A boolean query parameter; anything but the documented spellings is a 400, not a guess."""
+    if value.lower() not in _FLAGS:
+        raise BadRequest(f"Unknown {name} {value!r}: use one of 1, 0, true, false")
+    return _FLAGS[value.lower()]
+
+
 def _authorise(settings: Settings) -> None:
     if not settings.api_token:
         raise WritesDisabled("adding sources over the API is disabled on this server; the "
                              "operator enables it by setting KB_API_TOKEN")
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        # RFC 6750 section 3: a request without a token gets the challenge, and no error code
+        raise Unauthorized("missing API token: send 'Authorization: Bearer <token>'",
+                           headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'})
     # compare_digest: the time taken must not reveal how much of a guessed token was right
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(),
-                                                             settings.api_token.encode()):
-        raise Unauthorized("missing or wrong API token: send 'Authorization: Bearer <token>'")
+    if not hmac.compare_digest(token.strip().encode(), settings.api_token.encode()):
+        raise Unauthorized("wrong API token: send the token the operator set in KB_API_TOKEN, as "
+                           "'Authorization: Bearer <token>'",
+                           headers={"WWW-Authenticate": f'Bearer realm="{REALM}", error="invalid_token", '
+                                                        'error_description="The API token is wrong"'})
 
 
 def _rebuild_in_background(settings: Settings) -> bool:
@@ -103,7 +121,8 @@ OPENAPI_PATHS: dict[str, Any] = {
             "operationId": "addSources",
             "security": [{"bearerToken": []}],
             "parameters": [{"name": "dry_run", "in": "query", "required": False,
-                            "schema": {"type": "string", "enum": ["0", "1", "true", "false"]}}],
+                            "schema": {"type": "string",
+                                       "enum": ["0", "1", "true", "false", "yes", "no", ""]}}],
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["identifiers"],
                 "properties": {"identifiers": {"type": "array", "minItems": 1,

@@ -22,6 +22,7 @@ from kb.web.state import knowledge_base
 bp = Blueprint("checker", __name__)
 
 FORMATS = ("json", "md", "html")
+CONTENT_TYPES = ("text", "markdown", "html")  # an explicit content_type; absent or "" detects it
 
 
 def _read_upload(upload: FileStorage, limit: int) -> tuple[str, str | None]:
@@ -32,6 +33,34 @@ def _read_upload(upload: FileStorage, limit: int) -> tuple[str, str | None]:
                                   upload.filename)
 
 
+def _content_type(value: object) -> str | None:
+    """An explicit content_type as "text", "markdown" or "html" (None: detect); a 400 otherwise.
+
+    Its MIME type ("text/html") or a short name ("md", "plain") is read as the same type, as it
+    always was; anything else ("pdf") is refused rather than silently detected.
+    """
+    if value is None or value == "":
+        return None
+    named = content_type_for(value) if isinstance(value, str) and len(value) <= 100 else None
+    if named is None:
+        raise BadRequest(f"Unknown content_type {value!r:.60}: use one of {', '.join(CONTENT_TYPES)} "
+                         "(or its MIME type, such as text/html), or leave it out to detect it")
+    return named
+
+
+def _choice(name: str, value: object, valid: tuple[str, ...], default: str | None) -> str | None:
+    """*value* if it is one of *valid*; *default* when absent or empty; else a 400 listing them.
+
+    Enums are enforced, never guessed: an unknown format ("xml") answered as JSON would look
+    like a success to a client that asked for something else.
+    """
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str) or value not in valid:
+        raise BadRequest(f"Unknown {name} {value!r}: use one of {', '.join(valid)}")
+    return value
+
+
 def _article() -> tuple[str, str | None, str]:
     """(text, content type hint, output format) of the request, from JSON, a form or a file."""
     limit = knowledge_base().settings.max_upload_bytes
@@ -39,15 +68,17 @@ def _article() -> tuple[str, str | None, str]:
     upload = request.files.get("file")
     if upload is not None and upload.filename:
         text, hint = _read_upload(upload, limit)
-        return text, request.form.get("content_type") or hint, request.form.get("format", fmt)
+        chosen = _content_type(request.form.get("content_type"))
+        return text, chosen or hint, str(_choice("format", request.form.get("format"), FORMATS, fmt))
     if request.is_json:
-        body = request.get_json(silent=True)
+        body = request.get_json()  # strict: a malformed body is a 400 saying where (kb.web.inputs)
         if not isinstance(body, dict) or not isinstance(body.get("text"), str):
             raise BadRequest('Send a JSON object with the article as a string: {"text": "..."}')
-        hint = body.get("content_type")
-        return body["text"], hint if isinstance(hint, str) else None, str(body.get("format", fmt))
+        hint = _content_type(body.get("content_type"))
+        return body["text"], hint, str(_choice("format", body.get("format"), FORMATS, fmt))
     if "text" in request.form:
-        return request.form["text"], request.form.get("content_type") or None, request.form.get("format", fmt)
+        hint = _content_type(request.form.get("content_type"))
+        return request.form["text"], hint, str(_choice("format", request.form.get("format"), FORMATS, fmt))
     raise BadRequest('Send the article as JSON {"text": "..."}, as a form field "text", or as a '
                      'file upload in the field "file"')
 
@@ -55,9 +86,8 @@ def _article() -> tuple[str, str | None, str]:
 @bp.post("/api/v1/check")
 def api_check() -> Response:
     """Check an article: every sentence's verdict and evidence, the references and the problems."""
+    _choice("format", request.args.get("format"), FORMATS, "json")  # refused before any work
     text, hint, fmt = _article()
-    if fmt not in FORMATS:
-        raise BadRequest(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     result = knowledge_base().check(text, hint)
     if fmt == "md":
         return Response(to_markdown(result), mimetype="text/markdown")
@@ -164,12 +194,28 @@ _CHECK_RESULT = {
         "reference_section": {"anyOf": [{"type": "null"}, {"type": "object"}]},
         "text": {"type": "string", "description": "the analysed text; every offset refers to it"},
         "seconds": {"type": "number"},
+        "truncated": {"anyOf": [{"type": "null"}, {
+            "type": "object",
+            "description": "set when a per-request cap stopped the check before the end: `claims` "
+                           "then covers the first units_checked units only",
+            "required": ["reason", "units_checked", "units_total", "references_checked",
+                         "references_total", "message"],
+            "properties": {
+                "reason": {"enum": ["max_units", "max_references", "time_budget"]},
+                "units_checked": {"type": "integer", "minimum": 0},
+                "units_total": {"type": "integer", "minimum": 0},
+                "references_checked": {"type": "integer", "minimum": 0},
+                "references_total": {"type": "integer", "minimum": 0},
+                "message": {"type": "string"},
+            },
+        }]},
     },
 }
 _ARTICLE_FIELDS = {
     "text": {"type": "string", "description": "the article: plain text, Markdown or HTML, up to 200 KB"},
     "content_type": {"type": "string", "enum": ["text", "markdown", "html"],
-                     "description": "how to read it; detected when left out"},
+                     "description": "how to read it (its MIME type, such as text/html, is read the "
+                                    "same); detected when left out; anything else is a 400"},
 }
 
 OPENAPI_PATHS: dict[str, Any] = {
@@ -181,8 +227,12 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "claim's evidence and gives it a verdict (supported, partly_supported, contradicted, "
                 "unsupported), resolves the reference list and inline citations to sources, and checks "
                 "that each cited source backs the sentence citing it. Offsets refer to the returned "
-                "`text` (HTML is reduced to text first). Errors: 400 for empty text, a binary or "
-                "undecodable file or a malformed request; 413 over 200 KB."),
+                "`text` (HTML is reduced to text first). The work is capped per request (sentences, "
+                "references, seconds): a capped check answers with the part it checked and says so in "
+                "`truncated` (and in the md and html reports). Errors: 400 for empty text, a binary or "
+                "undecodable file, an unknown content_type or format, or a malformed request; 413 over "
+                "200 KB; 429 over the rate limit and 503 when no sentence could be checked in time, both "
+                "with Retry-After."),
             "operationId": "checkArticle",
             "parameters": [{
                 "name": "format", "in": "query", "required": False,
@@ -210,7 +260,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                         "text/html": {"schema": {"type": "string"}},
                     },
                 },
-                **error_responses(400, 413),
+                **error_responses(400, 413, 429, 503),
             },
         }
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -26,7 +26,8 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def error_response(message: str, status: int) -> ResponseReturnValue:
+def error_response(message: str, status: int) -> tuple[Response | str, int]:
+    """The error as JSON under /api/, as the HTML error page elsewhere."""
     if wants_json():
         return jsonify(error_body(message, status)), status
     return render_template("error.html", message=message, status=status), status
@@ -36,23 +37,24 @@ _HTTP_MESSAGES = {
     404: "Nothing here: check the address, or search from the home page.",
     405: "This address does not accept that method; see /api/v1/openapi.json for the routes.",
     413: "The request is too large; send less text or a smaller file.",
+    431: "The request's headers are too large; send fewer or shorter headers (cookies, referrers).",
 }
 
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(KBError)
     def kb_error(error: KBError) -> ResponseReturnValue:
-        return error_response(str(error), error.status)
+        body, status = error_response(str(error), error.status)
+        return body, status, getattr(error, "headers", None) or {}
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> ResponseReturnValue:
         status = error.code or 500
         message = _HTTP_MESSAGES.get(status) or error.description or error.name
-        response = error_response(message, status)
+        body, code = error_response(message, status)
         if status == 405 and getattr(error, "valid_methods", None):
-            body, code = response  # type: ignore[misc]
             return body, code, {"Allow": ", ".join(error.valid_methods)}  # type: ignore[attr-defined]
-        return response
+        return body, code
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> ResponseReturnValue:

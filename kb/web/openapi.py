@@ -145,6 +145,8 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object", "required": ["id", "label", "kind"],
                 "properties": {"id": {"type": "string"}, "label": {"type": "string"}, "kind": {"type": "string"}}}},
             "did_you_mean": _nullable({"type": "string"}),
+            "partial": {"type": "boolean", "description": "The search ran out of its time budget: "
+                        "hits, total and facets cover only the matches found in time."},
             "hits": {"type": "array", "items": ref("ClaimHit")},
             "facets": {"type": "object", "additionalProperties": {"type": "array", "items": ref("FacetValue")}},
             "years": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
@@ -209,6 +211,11 @@ SCHEMAS: dict[str, Any] = {
             "built_at": {"type": "string"},
             "build_seconds": {"type": "number", "minimum": 0},
             "build": {"type": "string"},
+            "files": {"type": "object", "description": "Every file of the build with its size and "
+                      "SHA-256, checked before the build is served.",
+                      "additionalProperties": {"type": "object", "required": ["bytes", "sha256"],
+                                               "properties": {"bytes": {"type": "integer", "minimum": 0},
+                                                              "sha256": {"type": "string"}}}},
         },
     },
     "TermCount": {
@@ -263,7 +270,10 @@ _FILTER_PARAM_DESCRIPTION = ("A term id, label or synonym (narrower terms are in
                              "parameter, or separate values with commas, to match any of them.")
 PARAMETERS: dict[str, Any] = {
     "q": {"name": "q", "in": "query", "description": "Words to search for (synonyms and narrower terms "
-          "are included).", "schema": {"type": "string", "maxLength": 1000}},
+          "are included): words rank by how many match; \"a phrase\"; +word or a AND b must match; "
+          "-word or NOT word must not; ketam* (2+ letters, at most 4); ketamin~1 (1 or 2 typos, at "
+          "most 4); filters such as condition:ptsd, design:rct, source:ID, stance:limits, "
+          "year:2010-2015. At most 32 words and phrases.", "schema": {"type": "string", "maxLength": 1000}},
     **{kind: {"name": kind, "in": "query", "description": _FILTER_PARAM_DESCRIPTION, "style": "form",
               "explode": True, "schema": _STRING_LIST}
        for kind in ("condition", "mechanism", "intervention", "design", "outcome")},
@@ -271,15 +281,17 @@ PARAMETERS: dict[str, Any] = {
                "style": "form", "explode": True, "schema": _STRING_LIST},
     "stance": {"name": "stance", "in": "query", "style": "form", "explode": True,
                "schema": {"type": "array", "items": {"enum": ["supports", "limits", "contradicts", "none"]}}},
-    "year_from": {"name": "year_from", "in": "query", "schema": {"type": "integer"}},
-    "year_to": {"name": "year_to", "in": "query", "schema": {"type": "integer"}},
+    "year_from": {"name": "year_from", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 9999}},
+    "year_to": {"name": "year_to", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 9999}},
     "sort": {"name": "sort", "in": "query",
              "schema": {"enum": ["relevance", "evidence", "newest", "oldest"], "default": "relevance"}},
-    "page": {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+    "page": {"name": "page", "in": "query",
+             "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1}},
     "limit": {"name": "limit", "in": "query",
               "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
     "expand": {"name": "expand", "in": "query", "description": "false, no, off or 0 turns off synonym "
-               "and hierarchy expansion.", "schema": {"type": "string", "default": "true"}},
+               "and hierarchy expansion.",
+               "schema": {"enum": ["true", "false", "1", "0", "yes", "no", "on", "off"], "default": "true"}},
 }
 
 COMPONENTS: dict[str, Any] = {
@@ -289,7 +301,8 @@ COMPONENTS: dict[str, Any] = {
         "Error": {
             "description": 'An error: {"ok": false, "error": "<what happened and what to do>", '
                            '"status": <the HTTP status>} (400 bad input, 404 unknown, 405 method, '
-                           "413 too large, 429 rate limited, 503 index unavailable).",
+                           "413 too large, 429 rate limited with Retry-After, 503 index unavailable "
+                           "or too busy, with Retry-After).",
             "content": {"application/json": {"schema": ref("Error")}},
         },
     },

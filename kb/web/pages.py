@@ -20,7 +20,7 @@ from flask.typing import ResponseReturnValue
 from kb import citations
 from kb.errors import BadQuery
 from kb.exports import EXPORT_FORMATS
-from kb.knowledge_base import KnowledgeBase
+from kb.knowledge_base import KnowledgeBase, check_numbers
 from kb.models import TAG_KINDS
 from kb.query import FILTER_KINDS, SORTS, SearchPage
 from kb.responses import SEARCH_PARAMS, search_request
@@ -151,13 +151,12 @@ def search() -> ResponseReturnValue:
             error = str(problem)
         else:
             state = state.with_filters(page.filters)
-    elif request.args.get("page") or request.args.get("sort"):
+    elif any(request.args.get(name) for name in ("page", "sort", "limit", "year_from", "year_to", "expand")):
         try:  # nothing to search, but still reject a malformed page or sort, as the API does
             asked = search_request(args, kb.settings.page_size)
             if asked.sort not in SORTS:
                 raise BadQuery(f"Unknown sort {asked.sort!r}: use one of {', '.join(SORTS)}")
-            if asked.page < 1:
-                raise BadQuery("page must be 1 or more")
+            check_numbers(asked, kb.settings.max_page_size)
         except BadQuery as problem:
             error = str(problem)
     context: dict[str, Any] = {"page": page, "error": error, "state": state, "q": state.get("q")}

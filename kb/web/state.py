@@ -1,16 +1,28 @@
-"""The app's KnowledgeBase: opened on first use, reopened when a new build is swapped in."""
+"""The app's KnowledgeBase: opened on first use, reopened when a new build is swapped in.
+
+Opening verifies the build against its manifest (kb.build.resolve_build): a damaged build is never
+served, the newest intact one is, and ``served`` says so for /api/v1/health. While serving, the
+files of the open build are stat-ed every few seconds; a build changed under a running server is
+opened (and so verified) again rather than read half-damaged.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import current_app
 
-from kb.build import CURRENT
+from kb.build import CURRENT, ServedBuild, build_signature, served_build
 from kb.config import Settings
 from kb.knowledge_base import KnowledgeBase
+
+log = logging.getLogger("kb.web")
+
+RECHECK_SECONDS = 2.0  # how often requests stat the open build's files (microseconds per check)
 
 
 @dataclass
@@ -21,6 +33,10 @@ class AppState:
     kb: KnowledgeBase | None = None
     pointer_mtime: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    served: ServedBuild | None = None  # the open build and, when degraded, why
+    signature: object = None  # build_signature of the open build when it was opened
+    checked_at: float = 0.0  # time.monotonic() of the last stat of its files
+    suspect: bool = False  # its files changed: reopen (and verify) before serving it again
 
     def _pointer(self) -> Path:
         return self.settings.index_dir / CURRENT
@@ -32,16 +48,42 @@ class AppState:
             return None
         return stat.st_mtime_ns + stat.st_ino  # a replaced file has a new inode even in the same ns
 
-    def knowledge_base(self) -> KnowledgeBase:
-        """The current KnowledgeBase. A request keeps the object it got, so it never sees a mix."""
+    def _files_changed(self, kb: KnowledgeBase, force: bool) -> bool:
+        """Whether the open build's files changed since it was opened; stat-ed every few seconds.
+
+        Once they have, the build stays suspect until a reopen succeeds, so no request in between
+        is answered from it.
+        """
+        if self.suspect:
+            return True
+        now = time.monotonic()
+        if not force and now - self.checked_at < RECHECK_SECONDS:
+            return False
+        self.checked_at = now
+        if build_signature(kb.build_dir) != self.signature:
+            self.suspect = True
+        return self.suspect
+
+    def knowledge_base(self, verify: bool = False) -> KnowledgeBase:
+        """The current KnowledgeBase. A request keeps the object it got, so it never sees a mix.
+
+        *verify* stats the open build's files now rather than at most every RECHECK_SECONDS.
+        """
         stamp = self._pointer_stamp()
         kb = self.kb
-        if kb is not None and stamp == self.pointer_mtime:
+        if kb is not None and stamp == self.pointer_mtime and not self._files_changed(kb, verify):
             return kb
         with self.lock:
-            if self.kb is None or stamp != self.pointer_mtime:
-                self.kb = KnowledgeBase.open(self.settings)  # the old one stays valid for its readers
-                self.pointer_mtime = stamp
+            if self.kb is None or stamp != self.pointer_mtime or self.suspect:
+                # Opening verifies the build and falls back to an intact one; IndexUnavailable
+                # (503) when none is, and the next request tries again.
+                opened = KnowledgeBase.open(self.settings)  # the old one stays valid for its readers
+                self.served = served_build(self.settings.index_dir, opened.build_dir)
+                self.signature = build_signature(opened.build_dir)
+                self.checked_at = time.monotonic()
+                if self.served.degraded:
+                    log.warning(self.served.reason())
+                self.kb, self.pointer_mtime, self.suspect = opened, stamp, False
             return self.kb
 
 
