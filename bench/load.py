@@ -10,7 +10,9 @@ and concurrency, then, with --soak SECONDS, a sustained mixed run sampling the s
 
 The rate limits of the article checker and of searching are switched off for the run
 (KB_CHECK_RATE_LIMIT="", KB_SEARCH_RATE_LIMIT=""), since the point is to measure them, not the
-limiter. The baseline in the same run is GET
+limiter; admission control keeps its slots but its queues are opened to any length and the
+per-address bound on checks is off (wrk's clients all share one address), so requests past the
+slots wait their turn, as waitress's own queue would make them, instead of a 503. The baseline in the same run is GET
 /api/v1/health, the cheapest route: ratios against it show what each workload costs.
 """
 
@@ -83,7 +85,9 @@ def rss_kb(pid: int) -> int:
 
 def start_server(corpus_dir: Path, index_dir: Path, threads: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "KB_CHECK_RATE_LIMIT": "", "KB_SEARCH_RATE_LIMIT": ""}
+    env = {**os.environ, "KB_CHECK_RATE_LIMIT": "", "KB_SEARCH_RATE_LIMIT": "",
+           "KB_HEAVY_QUEUE": "100000", "KB_CHECK_QUEUE": "100000", "KB_HEAVY_WAIT": "60",
+           "KB_CHECKS_PER_CLIENT": "0"}
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "server.py"), "--port", str(port), "--threads", str(threads),
          "--corpus-dir", str(corpus_dir), "--index-dir", str(index_dir)],
