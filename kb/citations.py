@@ -312,6 +312,9 @@ def source_card(source: Source, design_label: str = "") -> dict[str, Any]:
         "design": source.design or None,
         "design_label": design_label or None,
         "evidence_level": source.evidence_level,
+        # Every search hit and claim page must say when its source is retracted or questioned.
+        "retracted": source.retracted,
+        "notices": [n.to_dict() for n in source.notices_about()],
     }
 
 

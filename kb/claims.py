@@ -1,7 +1,8 @@
 """Claims: the statements a source makes, quoted verbatim, located, tagged and given a stance.
 
-Two kinds of text give claims: the curated items of a summary file (key results and claims, with
-the stance and tag edits the curator wrote) and the sentences of a source's abstract.
+Three kinds of text give claims: the curated items of a summary file (key results and claims, with
+the stance and tag edits the curator wrote), the sentences of a source's abstract, and the
+sentences of the full text read from a PDF (``Source.full_text``), located by page and paragraph.
 """
 
 from __future__ import annotations
@@ -69,13 +70,29 @@ def claims_from_abstract(source: Source, vocab: Vocabulary) -> Iterator[Claim]:
             if cid in seen:  # the same sentence twice in one abstract is one claim
                 continue
             seen.add(cid)
-            yield Claim(
-                id=cid,
-                source_id=source.id,
-                text=span.text,
-                locator=Locator(section="abstract", index=number, label=label),
-                stance=None,
-                tags=tag_claim(span.text, source, vocab),
-                confirmed=True,
-                provenance=source.provenance[0] if source.provenance else None,
-            )
+            yield _sentence_claim(source, vocab, cid, span.text,
+                                  Locator(section="abstract", index=number, label=label))
+
+
+def claims_from_full_text(source: Source, vocab: Vocabulary) -> Iterator[Claim]:
+    """Yield a claim per sentence of a PDF's full text, located by section, page and paragraph.
+
+    The sentence number counts within its paragraph, so "results, page 3, paragraph 2,
+    sentence 1" finds it in the PDF.
+    """
+    seen: set[str] = set()
+    for section, page, paragraph, text in source.full_text:
+        for number, span in enumerate(split_lines_then_sentences(text), start=1):
+            cid = claim_id(source.id, span.text)
+            if cid in seen:  # a sentence repeated (a conclusion restating a result) is one claim
+                continue
+            seen.add(cid)
+            yield _sentence_claim(source, vocab, cid, span.text, Locator(
+                section=section, index=number, paragraph=paragraph, page=page))
+
+
+def _sentence_claim(source: Source, vocab: Vocabulary, cid: str, text: str, locator: Locator) -> Claim:
+    """A sentence of the source's own text as a claim: no stance, tagged, from its record."""
+    return Claim(id=cid, source_id=source.id, text=text, locator=locator, stance=None,
+                 tags=tag_claim(text, source, vocab), confirmed=True,
+                 provenance=source.provenance[0] if source.provenance else None)

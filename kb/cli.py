@@ -131,6 +131,8 @@ def _search_options(function: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--sort", type=click.Choice(SORTS), default="relevance", show_default=True)
 @click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--exclude-retracted", "exclude_retracted", flag_value="1", default=None,
+              help="Leave out claims of retracted sources")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly what GET /api/v1/search returns")
 @click.pass_context
 def search(ctx: click.Context, query: str, as_json: bool, **options: Any) -> None:
@@ -158,6 +160,8 @@ def search(ctx: click.Context, query: str, as_json: bool, **options: Any) -> Non
         source = hit["source"]
         level = f"L{source['evidence_level']}" if source["evidence_level"] else "--"
         click.echo(f"{number:3}. {stance}{hit['text']}")
+        if source.get("retracted"):
+            click.echo("     RETRACTED: this source was retracted; do not cite it as evidence")
         click.echo(f"     {level} {source['authors']} {source['year']} · {source['id']} · "
                    f"{hit['locator']['text']}" + (f" · doi:{source['doi']}" if source["doi"] else ""))
 

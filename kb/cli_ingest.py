@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from kb.config import Settings
-from kb.ingest.detect import FORMATS
+from kb.ingest.detect import BINARY_FORMATS, FORMATS
 from kb.ingest.importer import ImportReport
 
 _SHOWN = 20  # items listed per category before "... and N more"
@@ -21,18 +21,25 @@ _SHOWN = 20  # items listed per category before "... and N more"
 @click.command("import")
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default=None,
+@click.option("--format", "fmt", type=click.Choice(sorted([*FORMATS, *BINARY_FORMATS])), default=None,
               help="Read every file as this format (default: told from each file's content)")
+@click.option("--offline", is_flag=True,
+              help="Do not look up a PDF's DOI at Crossref; keep its own metadata, marked unverified")
 @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing")
 @click.option("--corpus-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Corpus to import into (default: the one the kb command uses)")
 @click.option("--json", "as_json", is_flag=True, help="Print the import report as JSON")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar")
 @click.pass_context
-def import_command(ctx: click.Context, files: tuple[Path, ...], fmt: str | None, dry_run: bool,
-                   corpus_dir: Path | None, as_json: bool, quiet: bool) -> None:
+def import_command(ctx: click.Context, files: tuple[Path, ...], fmt: str | None, offline: bool,
+                   dry_run: bool, corpus_dir: Path | None, as_json: bool, quiet: bool) -> None:
     """Import records from BibTeX, RIS, PubMed XML, MEDLINE, CSL-JSON, Crossref, OpenAlex or
-    SciFact files into the corpus, one source per work.
+    SciFact files, or papers' PDFs, into the corpus, one source per work.
+
+    A PDF gives its full text: the sentences of its abstract, methods, results, discussion and
+    conclusion become claims located by page and paragraph. Its metadata comes from Crossref when
+    it prints a DOI (unless --offline), else from the PDF itself, marked unverified. An encrypted,
+    scanned (no text) or damaged PDF is refused with what to do; the other files still import.
 
     A record that duplicates a source already in the corpus (same DOI, PMID, or title, first
     author and year) only adds the fields the corpus lacks. Malformed records are reported
@@ -42,6 +49,7 @@ def import_command(ctx: click.Context, files: tuple[Path, ...], fmt: str | None,
     Example:
         kb import pubmed_result.xml refs.ris --dry-run
         kb import scifact/corpus.jsonl --corpus-dir my-kb
+        kb import paper.pdf --offline
     """
     from kb.ingest.importer import import_files
 
@@ -49,7 +57,7 @@ def import_command(ctx: click.Context, files: tuple[Path, ...], fmt: str | None,
     if corpus_dir is not None:
         settings = settings.with_dirs(corpus_dir=corpus_dir)
     report = import_files(files, settings, fmt=fmt, dry_run=dry_run,
-                          progress=not quiet and not as_json)
+                          progress=not quiet and not as_json, lookup=not offline)
     _print(report, as_json, settings)
     if report.refused and len(report.refused) == len(files):
         # Nothing was read at all: a script must not mistake that for an import that found

@@ -42,6 +42,7 @@ from kb.query import (
 from kb.search import SearchEngine, grammar, open_engine
 from kb.search.grammar import ParsedQuery
 from kb.store import Store
+from kb.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
     from kb.check import CheckLimits
@@ -205,6 +206,7 @@ class KnowledgeBase:
             "unconfirmed_fields": unconfirmed_fields(source),
             "links": links(source),
             "design_label": self.design_label(source) or None,
+            "retracted": source.retracted,
             "claims": [self._claim_dict(c) for c in claims],
         })
         if not source.is_confirmed("doi"):
@@ -218,7 +220,7 @@ class KnowledgeBase:
     def _claim_dict(self, claim: Claim) -> dict[str, Any]:
         data = claim.to_dict()
         vocab = self.store.vocabulary
-        data["tag_labels"] = {kind: [{"id": t, "label": vocab.label(t)} for t in ids]
+        data["tag_labels"] = {kind: [{"id": t, "label": vocab.label(t), "mesh": _mesh(vocab, t)} for t in ids]
                               for kind, ids in claim.tags.items()}
         return data
 
@@ -350,7 +352,8 @@ class KnowledgeBase:
         engine_query = EngineQuery(
             text=request.q, parsed=parsed, expansions=expansions, filters=request.filters,
             sources=request.sources, stance=request.stance, year_from=request.year_from,
-            year_to=request.year_to, sort=request.sort, offset=(request.page - 1) * request.limit,
+            year_to=request.year_to, exclude_retracted=request.exclude_retracted,
+            sort=request.sort, offset=(request.page - 1) * request.limit,
             limit=request.limit, facets=True, suggest=True,
             time_budget=self.settings.search_time_budget_s or None,
         )
@@ -382,6 +385,8 @@ class KnowledgeBase:
             filters["year_from"] = request.year_from
         if request.year_to is not None:
             filters["year_to"] = request.year_to
+        if request.exclude_retracted:
+            filters["exclude_retracted"] = True
         did_you_mean = result.suggestion if result.suggestion and result.suggestion != request.q else None
         return SearchPage(
             query=request.q, total=result.total, page=request.page, limit=request.limit,
@@ -389,7 +394,7 @@ class KnowledgeBase:
             expanded_terms=tuple({"id": t, "label": vocab.label(t),
                                   "kind": vocab.get(t).kind if vocab.get(t) else ""}  # type: ignore[union-attr]
                                  for t, _ in expansions),
-            did_you_mean=did_you_mean, partial=result.partial,
+            did_you_mean=did_you_mean, partial=result.partial, year_levels=result.year_levels,
         )
 
     @property
@@ -478,17 +483,18 @@ class KnowledgeBase:
         source = self.source(source_id)
         return source, export(source, fmt)
 
-    def check(self, text: str, content_type: str | None = None, limits: CheckLimits | None = None
-              ) -> CheckResult:
+    def check(self, text: str, content_type: str | None = None, limits: CheckLimits | None = None,
+              exclude_retracted: bool = True) -> CheckResult:
         """Check every claim of an article (plain text, Markdown or HTML) against this build.
 
         See ``kb.check``: verdicts per sentence with evidence, references resolved to sources,
         and citation problems. BadRequest for empty text, PayloadTooLarge over the upload limit.
         *limits* caps the work (default: the settings' caps, ``kb.check.UNLIMITED`` for none).
+        *exclude_retracted* off shows claims of retracted sources (flagged) among the evidence.
         """
         from kb.check import check_article  # the checker builds on this facade; import it late
 
-        return check_article(text, self, content_type, limits)
+        return check_article(text, self, content_type, limits, exclude_retracted)
 
 
 # The valid range of every integer a search takes. Checked at the edge, because an integer the
@@ -507,6 +513,12 @@ def check_numbers(request: SearchRequest, max_page_size: int) -> None:
             raise BadQuery(f"{name} must be between {low} and {high}, not {shown}")
 
 
+def _mesh(vocab: Vocabulary, term_id: str) -> str:
+    """A term's MeSH descriptor id for pages and the API; "" when it has none."""
+    term = vocab.get(term_id)
+    return term.mesh if term is not None else ""
+
+
 def _suggest_key(text: str) -> str:
     """Fold case and treat hyphens, dashes, slashes and punctuation as spaces, for prefix matching."""
     import re
@@ -517,7 +529,7 @@ def _suggest_key(text: str) -> str:
 def _request_key(request: SearchRequest) -> tuple[object, ...]:
     return (request.q, tuple(sorted(request.filters.items())), request.sources, request.stance,
             request.year_from, request.year_to, request.sort, request.page, request.limit,
-            request.expand)
+            request.expand, request.exclude_retracted)
 
 
 def _year_range(value: str, year_from: int | None, year_to: int | None) -> tuple[int | None, int | None]:

@@ -27,6 +27,7 @@ class SearchRequest:
     page: int = 1
     limit: int = 20
     expand: bool = True  # expand vocabulary terms in the query through synonyms and hierarchy
+    exclude_retracted: bool = False  # leave out claims of retracted sources (Source.retracted)
     parsed: ParsedQuery | None = None  # q as parsed by KnowledgeBase.validate
 
 
@@ -43,6 +44,7 @@ class EngineQuery:
     stance: tuple[str, ...] = ()
     year_from: int | None = None
     year_to: int | None = None
+    exclude_retracted: bool = False
     sort: str = "relevance"
     offset: int = 0
     limit: int = 20
@@ -69,6 +71,9 @@ class EngineResult:
     hits: tuple[EngineHit, ...]
     facets: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> term id -> count
     years: dict[int, int] = field(default_factory=dict)
+    # year -> evidence level (None: unranked) -> claims, for the search page's timeline; counted
+    # in the same pass as *years*, so it costs one dictionary update per matched claim.
+    year_levels: dict[int, dict[int | None, int]] = field(default_factory=dict)
     suggestion: str | None = None  # a respelled query when words are not in the index
     partial: bool = False  # the time budget ran out: total and facets count what was scored
 
@@ -110,6 +115,7 @@ class SearchPage:
     expanded_terms: tuple[dict[str, str], ...] = ()  # vocabulary terms the query was expanded with
     did_you_mean: str | None = None
     partial: bool = False  # the time budget ran out: hits, total and facets cover part of the index
+    year_levels: dict[int, dict[int | None, int]] = field(default_factory=dict)  # see EngineResult
 
     @property
     def pages(self) -> int:

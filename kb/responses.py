@@ -13,7 +13,7 @@ from kb.knowledge_base import KnowledgeBase
 from kb.query import FILTER_KINDS, SearchRequest
 
 SEARCH_PARAMS = ("q", *FILTER_KINDS, "source", "stance", "year_from", "year_to", "sort", "page",
-                 "limit", "expand")
+                 "limit", "expand", "exclude_retracted")
 
 
 def _int(name: str, value: str | None, default: int | None) -> int | None:
@@ -46,6 +46,10 @@ def search_request(params: Mapping[str, Sequence[str]], default_limit: int = 20)
     if expand_text not in EXPAND_VALUES:  # an enum: a typo must not silently mean "true"
         raise BadQuery(f"Unknown expand {one('expand')!r}: use one of {', '.join(EXPAND_VALUES)}")
     expand = EXPAND_VALUES[expand_text]
+    exclude_text = (one("exclude_retracted") or "0").lower()
+    if exclude_text not in EXPAND_VALUES:
+        raise BadQuery(f"Unknown exclude_retracted {one('exclude_retracted')!r}: use 1 to leave out "
+                       f"retracted sources or 0 to keep them (also: {', '.join(EXPAND_VALUES)})")
     return SearchRequest(
         q=(one("q") or "").strip(),
         filters={kind: values(kind) for kind in FILTER_KINDS if values(kind)},
@@ -57,6 +61,7 @@ def search_request(params: Mapping[str, Sequence[str]], default_limit: int = 20)
         page=_int("page", one("page"), 1),  # type: ignore[arg-type]  # a default is given
         limit=_int("limit", one("limit"), default_limit),  # type: ignore[arg-type]
         expand=expand,
+        exclude_retracted=EXPAND_VALUES[exclude_text],
     )
 
 

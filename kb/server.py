@@ -33,7 +33,8 @@ def ensure_index(settings: Settings, out: object = sys.stderr) -> None:
         reason = "no index yet" if state == "missing" else "the corpus or the code changed"
     print(f"Building the search index ({reason}) ...", file=out, flush=True)  # type: ignore[call-overload]
     try:
-        report = build(settings, progress=progress_bars(out))
+        # Lines when the output is a log, not a terminal: the README promises visible progress.
+        report = build(settings, progress=progress_bars(out, lines=True))
     except KBError as error:
         if state != "corrupt":
             raise

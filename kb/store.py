@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kb.models import Claim, Locator, Provenance, Source, Term
+from kb.models import Claim, Locator, Notice, Provenance, Source, Term
 from kb.vocabulary import Vocabulary
 
 STORE_FILE = "store.json"
@@ -34,6 +34,9 @@ def source_from_dict(data: dict[str, Any]) -> Source:
     values["keywords"] = tuple(values.get("keywords", ()))
     values["publication_types"] = tuple(values.get("publication_types", ()))
     values["abstract_sections"] = tuple((s["label"], s["text"]) for s in values.get("abstract_sections", ()))
+    values["full_text"] = tuple((p["section"], p["page"], p["paragraph"], p["text"])
+                                for p in values.get("full_text", ()))
+    values["notices"] = tuple(Notice.from_dict(n) for n in values.get("notices", ()))
     values["tags"] = {kind: tuple(ids) for kind, ids in values.get("tags", {}).items()}
     values["provenance"] = tuple(p for p in map(_provenance, values.get("provenance", ())) if p)
     return Source(**values)

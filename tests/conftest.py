@@ -51,9 +51,10 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     shutil.copytree(MINI_CORPUS, corpus)
     # The mini corpus's verdict tests pin the lexical rules (KB_VERIFIER=0), which stay the
     # fallback; tests/test_verifier.py runs the trained verifier on the bundled corpus.
-    # The session app answers hundreds of searches a minute from one address: its search rate
-    # limit is off (tests/test_hardening.py checks the limit on apps of its own).
-    settings = Settings(corpus_dir=corpus, index_dir=root / "index", verifier=False, search_rate_limit="")
+    # The session app answers hundreds of searches and checks a minute from one address: its rate
+    # limits are off (tests/test_security.py and test_hardening.py check them on apps of their own).
+    settings = Settings(corpus_dir=corpus, index_dir=root / "index", verifier=False,
+                        search_rate_limit="", check_rate_limit="")
     build(settings)
     return settings
 

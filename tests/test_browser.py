@@ -222,3 +222,76 @@ def test_markup_in_the_corpus_never_runs(browser, hostile_server):
         assert not dialogs
     finally:
         context.close()
+
+
+# --- issue 14: the search timeline, the map caption and the navigation at desktop and phone width ---
+
+_TIMELINE_READABLE = """() => {
+  const svg = document.querySelector('svg.timeline-chart');
+  const box = svg.getBoundingClientRect();
+  const labels = [...svg.querySelectorAll('text.tl-label')].map(t => t.getBoundingClientRect());
+  const overlapping = labels.some((a, i) => labels.slice(i + 1).some(b => a.right > b.left && b.right > a.left));
+  const clipped = labels.some(r => r.left < box.left || r.right > box.right || r.bottom > box.bottom);
+  return {width: box.width, height: box.height, bars: svg.querySelectorAll('rect').length,
+          labels: labels.length, overlapping, clipped,
+          fontPx: parseFloat(getComputedStyle(svg.querySelector('text.tl-label')).fontSize),
+          labelHeight: Math.min(...labels.map(r => r.height)),
+          name: svg.getAttribute('aria-labelledby').split(' ').map(id => document.getElementById(id).textContent)};
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_the_timeline_is_drawn_and_readable(browser, live_server, width):
+    context = browser.new_context(viewport={"width": width, "height": 900}, java_script_enabled=False)
+    tab = context.new_page()
+    try:
+        tab.goto(live_server + "/search?q=ketamine")
+        chart = tab.locator("svg.timeline-chart")
+        assert chart.is_visible()
+        drawn = tab.evaluate(_TIMELINE_READABLE)
+        assert drawn["bars"] > 0 and drawn["height"] > 80 and drawn["width"] > 100
+        assert drawn["labels"] >= 1 and not drawn["overlapping"] and not drawn["clipped"]
+        assert drawn["fontPx"] >= 10 and drawn["labelHeight"] >= 10  # drawn at full size, never scaled down
+        assert drawn["name"][0].startswith("Claims by publication year") and "claims" in drawn["name"][1]
+        # the chart never widens the page; a wide span scrolls inside its own region
+        assert tab.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+        tab.locator(".tl-table summary").click()  # the text alternative opens without script
+        first_year = tab.locator(".tl-table tbody th a").first
+        assert first_year.is_visible()
+        _shot(tab, f"timeline-{width}")
+        with tab.expect_navigation():
+            first_year.click()
+        params = _query(tab.url)
+        assert params["year_from"] == params["year_to"] and params["q"] == ["ketamine"]
+    finally:
+        context.close()
+
+
+def test_the_map_caption_fits_a_phone(browser, live_server):
+    context = browser.new_context(viewport={"width": 375, "height": 800})
+    tab = context.new_page()
+    try:
+        tab.goto(live_server + "/map")
+        caption = tab.locator("#map-caption")
+        box = caption.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375
+        # every line of its text is inside the screen, not clipped by the scrolling table
+        assert tab.evaluate("""() => { const r = document.createRange();
+            r.selectNodeContents(document.getElementById('map-caption'));
+            return [...r.getClientRects()].every(rect => rect.left >= 0 && rect.right <= innerWidth); }""")
+        assert tab.locator("table.evidence-map").get_attribute("aria-labelledby") == "map-caption"
+        _shot(tab, "map-phone")
+    finally:
+        context.close()
+
+
+def test_the_navigation_reaches_the_checker_and_the_api_page(page, live_server):
+    page.goto(live_server + "/map")
+    page.get_by_role("navigation", name="Site").get_by_role("link", name="Check an article").click()
+    page.wait_for_load_state()
+    assert urlsplit(page.url).path == "/check"
+    page.get_by_role("navigation", name="Site").get_by_role("link", name="API").click()
+    page.wait_for_load_state()
+    assert urlsplit(page.url).path == "/api"
+    assert page.get_by_role("heading", level=1).inner_text() == "The Evidence KB API"
+    assert page.get_by_role("link", name="/api/v1/openapi.json").is_visible()

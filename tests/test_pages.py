@@ -194,9 +194,13 @@ def test_source_page_has_citations_copy_buttons_exports_and_verification(client)
         assert f"/api/v1/sources/zarate2006randomized/export?format={fmt}" in html
     assert "Zarate, C. A., Jr., Singh, J. B., &amp; Carlson, P. J. (2006)." in html
     verification = html.split('class="verification"')[1]
-    assert re.search(r"Authors</th>.*?unconfirmed</span> <span class=\"mark\">\(partial\)", verification, re.DOTALL)
-    assert re.search(r"PMID</th>.*?unconfirmed</span> <span class=\"mark\">\(unverified\)", verification, re.DOTALL)
-    assert re.search(r"DOI</th>.*?confirmed</span> <span class=\"mark\">\(verified-secondary\)", verification, re.DOTALL)
+    # each mark in words (issue 14), the curator's mark kept in the title
+    assert re.search(r"Authors</th>.*?<span class=\"mark-no\" title=\"Curator's mark: partial\">Not confirmed: "
+                     r"only partly checked</span>", verification, re.DOTALL)
+    assert re.search(r"PMID</th>.*?<span class=\"mark-no\" title=\"Curator's mark: unverified\">Not confirmed</span>",
+                     verification, re.DOTALL)
+    assert re.search(r"DOI</th>.*?<span class=\"mark-ok\" title=\"Curator's mark: verified-secondary\">Confirmed "
+                     r"from a secondary source</span>", verification, re.DOTALL)
 
 
 def test_source_page_groups_claims_by_stance(client):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -51,10 +52,12 @@ from kb.check.verdict import (
     PARTIAL,
     Scored,
     SentenceProfile,
+    Verdict,
     citation_check,
     decide,
     evidence,
     profile,
+    quote_claim,
     scorer_for,
 )
 from kb.check.verified import VERIFIED, Judged, decide_verified, judge, verified_citation_check
@@ -110,7 +113,7 @@ UNLIMITED = CheckLimits()
 
 
 def check_article(text: str, kb: KnowledgeBase, fmt_hint: str | None = None,
-                  limits: CheckLimits | None = None) -> CheckResult:
+                  limits: CheckLimits | None = None, exclude_retracted: bool = True) -> CheckResult:
     """Check every claim of an article against the knowledge base.
 
     *fmt_hint* is "text", "markdown", "html", a MIME type or a file name; None detects it.
@@ -118,6 +121,9 @@ def check_article(text: str, kb: KnowledgeBase, fmt_hint: str | None = None,
     checked, with ``truncated`` saying what was left out, and Busy (503) when the time budget ran
     out before a single sentence was checked. BadRequest for empty text, PayloadTooLarge over
     ``settings.max_upload_bytes``; text without any sentence gives an empty result.
+    *exclude_retracted* (default on) leaves claims of retracted sources out of the evidence shown;
+    off, they are shown with a badge. Either way they never back a verdict, and citing one is a
+    ``citation_retracted`` problem.
     """
     started = time.perf_counter()
     limits = limits if limits is not None else CheckLimits.from_settings(kb.settings)
@@ -131,7 +137,7 @@ def check_article(text: str, kb: KnowledgeBase, fmt_hint: str | None = None,
                               "words): check it in parts")
     analysed, content_type = prepare(text, fmt_hint)
     units = segment(analysed)
-    checker = _Checker(kb, analysed, units, limits, deadline)
+    checker = _Checker(kb, analysed, units, limits, deadline, exclude_retracted)
     sentences = checker.run()
     truncated = checker.truncation(len(sentences))
     if truncated is not None and truncated.reason == "time_budget" and not sentences and truncated.units_total:
@@ -165,8 +171,9 @@ class _Checker:
     """One article's check: the state shared by its sentences (references, caches, problems)."""
 
     def __init__(self, kb: KnowledgeBase, text: str, units: list[Unit], limits: CheckLimits = UNLIMITED,
-                 deadline: float | None = None) -> None:
+                 deadline: float | None = None, exclude_retracted: bool = True) -> None:
         self.kb = kb
+        self.exclude_retracted = exclude_retracted
         self.text = text
         self.units = units
         self.limits = limits
@@ -324,7 +331,7 @@ class _Checker:
         if not worth.checkworthy:
             return SentenceResult(checkworthy=False, category=None, verdict=None, reason=worth.reason, **base)
         sentence = profile(clean, self.vocabulary)
-        matches = list(self.kb.match_claims(clean, limit=CANDIDATES))
+        matches = self._shown(self.kb.match_claims(clean, limit=CANDIDATES))
         seen = {m.claim.id for m in matches}
         verifier = self.verifier
         judged: dict[str, Judged] = {}
@@ -351,9 +358,13 @@ class _Checker:
             if reference.problem in {"placeholder", "unresolved", "unreadable"}:
                 problems.append(f"It cites [{ref_id}], which cannot be checked: {reference.detail}")
             checks.append(check)
-            matches.extend(m for m in own if m.claim.id not in seen)
+            matches.extend(m for m in self._shown(own) if m.claim.id not in seen)
             seen.update(m.claim.id for m in own)
-            if check.outcome in {"does_not_back", "contradicts"}:
+            if source is not None and source.retracted:
+                problems.append(f"It cites [{ref_id}], which is retracted")
+                self.problems.append(Problem("citation_retracted", f"[{ref_id}] {check.reason}",
+                                             sentence=index, reference=ref_id))
+            elif check.outcome in {"does_not_back", "contradicts"}:
                 kind = "citation_contradicts" if check.outcome == "contradicts" else "citation_does_not_back"
                 self.problems.append(Problem(kind, f"[{ref_id}] {check.reason}", sentence=index,
                                              reference=ref_id))
@@ -364,10 +375,13 @@ class _Checker:
             verdict = decide_verified(clean, list(judged.values()), verifier.thresholds, self.vocabulary)
             shown, backing = self._verified_evidence(scored, judged)
         else:
-            verdict = decide(sentence, scored, self.vocabulary)
+            # A retracted source may be shown (exclude_retracted off, or cited), never counted.
+            counted = [s for s in scored if not s.match.source.retracted]
+            verdict = decide(sentence, counted, self.vocabulary)
             # Claims that cover under EVIDENCE_FLOOR of the sentence are noise, not evidence worth showing.
             shown = tuple(evidence(s, self.scorer) for s in scored[:EVIDENCE_SHOWN] if s.coverage >= EVIDENCE_FLOOR)
-            backing = [s.match.source for s in scored if s.agrees and s.coverage >= PARTIAL]
+            backing = [s.match.source for s in counted if s.agrees and s.coverage >= PARTIAL]
+        verdict = _mention_retracted(verdict, scored)
         if verdict.verdict in {"contradicted", "unsupported"}:
             self.problems.append(Problem(verdict.verdict, verdict.reason, sentence=index))
         suggestions: tuple[EvidenceSource, ...] = ()
@@ -378,6 +392,12 @@ class _Checker:
         return SentenceResult(checkworthy=True, category=worth.category, verdict=verdict.verdict,
                               reason=verdict.reason, evidence=shown, citations=tuple(checks),
                               suggestions=suggestions, **base)
+
+    def _shown(self, matches: Iterable[ClaimMatch]) -> list[ClaimMatch]:
+        """*matches* without those of retracted sources when the check leaves them out."""
+        if not self.exclude_retracted:
+            return list(matches)
+        return [m for m in matches if not m.source.retracted]
 
     def _on_topic(self, sentence: SentenceProfile, matches: list[ClaimMatch]) -> list[ClaimMatch]:
         """The candidates worth the verifier's time: those that share enough of the sentence's
@@ -437,6 +457,18 @@ class _Checker:
             if reference.problem and reference.problem != "uncited":
                 self.problems.append(Problem(reference.problem, f"[{reference.id}] {reference.detail}",
                                              reference=reference.id))
+
+
+def _mention_retracted(verdict: Verdict, scored: list[Scored]) -> Verdict:
+    """*verdict*, its reason saying so when only a retracted source (shown, not counted) states it:
+    otherwise "no claim backs it" beside a near-verbatim claim in the evidence reads as a bug."""
+    if verdict.verdict not in {"unsupported", "partly_supported"}:
+        return verdict
+    top = next((s for s in scored if s.coverage >= PARTIAL), None)
+    if top is None or not top.match.source.retracted:
+        return verdict
+    return replace(verdict, reason=f"{verdict.reason}. A retracted source states it, and retracted "
+                   f"sources never count: {quote_claim(top.match.claim, top.match.source)}")
 
 
 def _under(heading: str | None) -> str:

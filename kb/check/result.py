@@ -29,12 +29,13 @@ class EvidenceSource:
     authors: str  # "Berman et al."
     evidence_level: int | None
     design: str | None
+    retracted: bool = False  # shown with a badge; a retracted source never backs a verdict
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "doi": self.doi, "pmid": self.pmid, "title": self.title,
                 "year": self.year, "citation": self.citation, "apa": self.apa,
                 "authors": self.authors, "evidence_level": self.evidence_level,
-                "design": self.design}
+                "design": self.design, "retracted": self.retracted}
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +158,7 @@ class Reference:
 class Problem:
     """Something a writer should fix, with where it is (a sentence index or a reference id)."""
 
-    kind: str  # contradicted, unsupported, citation_does_not_back, citation_contradicts,
+    kind: str  # contradicted, unsupported, citation_does_not_back, citation_contradicts, citation_retracted,
     #            placeholder, unresolved, unreadable, missing_reference, doi_mismatch, no_references
     message: str
     sentence: int | None = None  # index into CheckResult.sentences

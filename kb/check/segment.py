@@ -19,11 +19,13 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+from kb.check.word import DOCX_MIME
 from kb.check.worthiness import has_verb, is_title
 from kb.errors import BadRequest, PayloadTooLarge
 from kb.text import Span, split_sentences
 
-CONTENT_TYPES: tuple[str, ...] = ("text", "markdown", "html")
+# "docx": a Word document already converted to Markdown by kb.check.word (read as Markdown).
+CONTENT_TYPES: tuple[str, ...] = ("text", "markdown", "html", "docx")
 
 _HTML_HINT = re.compile(r"<(?:!doctype\s+html|html|body|p|div|h[1-6]|ul|ol|li|article|section|br|sup|"
                         r"span|a\s|em|strong|table|main)\b", re.IGNORECASE)
@@ -43,15 +45,19 @@ eds dr mr mrs ms prof st jr sr inc ltd co corp dept univ est""".split())
 
 
 def content_type_for(hint: str | None, filename: str | None = None) -> str | None:
-    """Map a MIME type, a format name or a file name to "text", "markdown" or "html" (None: detect).
+    """Map a MIME type, a format name or a file name to "text", "markdown", "html" or "docx" (None: detect).
 
     >>> content_type_for("text/html"), content_type_for(None, "draft.md"), content_type_for("plain")
     ('html', 'markdown', 'text')
+    >>> content_type_for(None, "Draft v2.DOCX")
+    'docx'
     """
     for value in (hint or "", filename or ""):
         value = value.lower().split(";")[0].strip()
         if not value:
             continue
+        if value in {"docx", DOCX_MIME} or value.endswith(".docx"):
+            return "docx"
         if "html" in value or value.endswith((".htm", ".xhtml")):
             return "html"
         if "markdown" in value or value in {"md", "text/x-markdown"} or value.endswith((".md", ".markdown")):
@@ -90,8 +96,8 @@ def decode_upload(data: bytes, limit: int) -> str:
             raise BadRequest("The file could not be read as UTF-16 text; save it as UTF-8 text, "
                              "Markdown or HTML") from error
     if b"\x00" in data[:8192]:
-        raise BadRequest("The file looks binary (it contains NUL bytes); upload plain text, Markdown "
-                         "or HTML, for example save a Word file as .txt or .html first")
+        raise BadRequest("The file looks binary (it contains NUL bytes); upload plain text, Markdown, "
+                         "HTML or a Word .docx (save an older .doc or a PDF as .docx or .txt first)")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

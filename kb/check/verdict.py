@@ -435,7 +435,8 @@ def evidence_source(source: Source, vocabulary: Vocabulary, with_apa: bool = Fal
     return EvidenceSource(id=source.id, doi=ids.get("doi"), pmid=ids.get("pmid"), title=source.title,
                           year=source.year, citation=vancouver(source), apa=apa(source) if with_apa else None,
                           authors=short_authors(source), evidence_level=source.evidence_level,
-                          design=vocabulary.label(source.design) if source.design else None)
+                          design=vocabulary.label(source.design) if source.design else None,
+                          retracted=source.retracted)
 
 
 def evidence(scored: Scored, scorer: Scorer, shared: Iterable[str] = ()) -> Evidence:
@@ -447,11 +448,24 @@ def evidence(scored: Scored, scorer: Scorer, shared: Iterable[str] = ()) -> Evid
                     shared_terms=tuple(terms), source=scorer.source(match.source))
 
 
+def retraction_reason(source: Source) -> str:
+    """Why a cited retracted source backs nothing, naming the notice when a record gives one."""
+    notice = next((n for n in source.notices_about() if n.kind == "retraction"), None)
+    where = ""
+    if notice is not None:
+        named = notice.citation or (f"PMID {notice.pmid}" if notice.pmid else f"doi:{notice.doi}" if notice.doi else "")
+        where = f" ({named})" if named else ""
+    return (f"The cited source {short_authors(source)} {source.year or 'n.d.'} is retracted{where}: it "
+            "cannot back a sentence; cite other evidence or drop the claim")
+
+
 def citation_check(reference_id: str, source: Source | None, scored: Sequence[Scored]) -> CitationCheck:
     """Whether the cited *source* backs the sentence, from its own claims scored against it."""
     if source is None:
         return CitationCheck(reference_id, None, "unknown", 0.0,
                              "The cited reference is not in the knowledge base, so it cannot be checked")
+    if source.retracted:
+        return CitationCheck(reference_id, source.id, "does_not_back", 0.0, retraction_reason(source))
     if not scored:
         return CitationCheck(reference_id, source.id, "does_not_back", 0.0,
                              f"None of the claims of {short_authors(source)} {source.year or ''} is about "

@@ -13,8 +13,8 @@ calibrated thresholds ``t`` (``kb/models/verifier/thresholds.json``):
 - ``partly_supported``: the best support reaches ``t.partial``.
 - ``unsupported`` (shown as "not enough evidence"): otherwise.
 
-Sources that are retracted never count (``Source.publication_types`` holds "Retracted
-Publication"), and aims or methods sentences never count as findings.
+Sources that are retracted never count (``Source.retracted``: a retraction notice about the work,
+or PubMed's "Retracted Publication" type), and aims or methods sentences never count as findings.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from kb.check.verdict import (
     WORDS_MIN,
     Verdict,
     quote_claim,
+    retraction_reason,
     strong_enough,
     weakness,
 )
@@ -60,7 +61,11 @@ class Judged:
 
 
 def is_retracted(source: Source) -> bool:
-    return any("retract" in kind.lower() for kind in source.publication_types)
+    """True when a notice or PubMed's publication type says *source* is retracted.
+
+    Not any type naming "retract": a notice itself ("Retraction of Publication") still stands.
+    """
+    return source.retracted
 
 
 def judge(verifier: Verifier, sentence: str, matches: Sequence[ClaimMatch]) -> list[Judged]:
@@ -135,8 +140,7 @@ def verified_citation_check(reference_id: str, source: Source | None, judged: Se
         return CitationCheck(reference_id, None, "unknown", 0.0,
                              "The cited reference is not in the knowledge base, so it cannot be checked")
     if is_retracted(source):
-        return CitationCheck(reference_id, source.id, "does_not_back", 0.0,
-                             "The cited source is retracted: it cannot back a sentence")
+        return CitationCheck(reference_id, source.id, "does_not_back", 0.0, retraction_reason(source))
     if not judged:
         return CitationCheck(reference_id, source.id, "does_not_back", 0.0,
                              "None of the claims of the cited source is about this sentence")

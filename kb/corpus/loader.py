@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from kb.claims import claims_from_abstract, claims_from_items
+from kb.claims import claims_from_abstract, claims_from_full_text, claims_from_items
 from kb.corpus import summaries
 from kb.corpus.records import recover as recover_records
 from kb.ids import normalize_doi
 from kb.ingest import ParseResult, bibtex
-from kb.models import TAG_KINDS, Claim, CorpusProblem, Source
+from kb.models import TAG_KINDS, Claim, CorpusProblem, Notice, Source, merge_notices
 from kb.vocabulary import Vocabulary
 
 VOCABULARY_FILE = "vocabulary.toml"
@@ -94,6 +94,7 @@ def load_corpus(corpus_dir: Path, progress: Callable[[str, int], None] | None = 
     corpus.problems.extend(parsed.problems)
     aliases: dict[str, str] = {}
     sources = _merge_duplicates(parsed.sources, corpus.problems, aliases)
+    _copy_notices(sources)
 
     for path in sorted((corpus_dir / SUMMARIES_DIR).rglob("*.md")):
         summary, problems = summaries.parse(path.read_text(encoding="utf-8"), rel(path))
@@ -102,6 +103,8 @@ def load_corpus(corpus_dir: Path, progress: Callable[[str, int], None] | None = 
             _attach(summary, sources, vocab, corpus, aliases)
 
     for number, source in enumerate(sources.values(), start=1):
+        # Full text first: an abstract sentence also read from the PDF keeps its page locator.
+        corpus.claims.extend(claims_from_full_text(source, vocab))
         corpus.claims.extend(claims_from_abstract(source, vocab))
         if progress:
             progress("claims", number)
@@ -150,6 +153,38 @@ def _merge_duplicates(found: list[Source], problems: list[CorpusProblem],
     return by_id
 
 
+def _copy_notices(sources: dict[str, Source]) -> None:
+    """Give each work the notices other sources issue about it.
+
+    A notice record (a Crossref retraction with ``update-to``, PubMed's "Retraction of" record)
+    names the work it retracts; the work's own record may not say so yet (Crossref's
+    ``updated-by`` is often missing), so the build adds an "in" notice to the work it names.
+    """
+    by_doi = {s.doi: s.id for s in sources.values() if s.doi}
+    by_pmid = {s.pmid: s.id for s in sources.values() if s.pmid}
+    found: dict[str, list[Notice]] = {}
+    for source in sources.values():
+        for notice in source.notices:
+            if notice.role != "of":
+                continue
+            target = by_pmid.get(notice.pmid) if notice.pmid else None
+            target = target or (by_doi.get(notice.doi) if notice.doi else None)
+            if target is None or target == source.id:
+                continue
+            found.setdefault(target, []).append(Notice(
+                kind=notice.kind, pmid=source.pmid, doi=source.doi, citation=_notice_citation(source),
+                date=notice.date, provenance=f"{notice.provenance} (notice {source.id})"))
+    for target, notices in found.items():
+        work = sources[target]
+        sources[target] = replace(work, notices=merge_notices(work.notices, tuple(notices)))
+
+
+def _notice_citation(source: Source) -> str:
+    """A short citation of a notice record: its title, venue and year (no CSL needed at load)."""
+    venue = ". ".join(p for p in (source.container, str(source.year or "")) if p)
+    return f"{source.title}. {venue}." if venue else source.title
+
+
 def _merge(first: Source, other: Source) -> Source:
     """Fill *first*'s empty fields from *other*; keep both provenances."""
     changes: dict[str, object] = {}
@@ -160,6 +195,7 @@ def _merge(first: Source, other: Source) -> Source:
         if not mine and theirs:
             changes[f.name] = theirs
     changes["verification"] = other.verification | first.verification
+    changes["notices"] = merge_notices(first.notices, other.notices)  # both records' notices count
     changes["provenance"] = (*first.provenance, *other.provenance)
     return replace(first, **changes)  # type: ignore[arg-type]
 
@@ -210,6 +246,7 @@ def _attach(summary: summaries.Summary, sources: dict[str, Source], vocab: Vocab
         intervention=summary.facts.get("intervention", source.intervention),
         comparator=summary.facts.get("comparator", source.comparator),
         primary_outcome=summary.facts.get("primary_outcome", source.primary_outcome),
+        added=summary.facts.get("added", source.added),
         verification_notes=source.verification_notes | summary.verification_notes,
         tags={kind: tuple(dict.fromkeys(ids)) for kind, ids in tags.items() if kind in TAG_KINDS},
     )

@@ -47,11 +47,12 @@ import fcntl
 import io
 import json
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -60,7 +61,7 @@ from kb.files import new_file_mode, storing
 from kb.ids import is_source_id, normalize_doi, normalize_pmcid, normalize_pmid
 from kb.ingest import ParseResult
 from kb.ingest._common import load_json
-from kb.models import TAG_KINDS, VERIFICATION_MARKS, CorpusProblem, Provenance, Source
+from kb.models import TAG_KINDS, VERIFICATION_MARKS, CorpusProblem, Notice, Provenance, Source
 
 SCHEMA = 1
 RETRY = "the import"  # what a storage error tells the user to run again once fixed
@@ -71,6 +72,7 @@ LOCK_FILE = ".lock"  # only where the file system cannot flock a folder
 TEMP_SUFFIX = ".tmp"
 _TUPLE_FIELDS = {"authors", "keywords", "publication_types"}
 _SOURCE_FIELDS = {f.name for f in fields(Source)}
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(slots=True)
@@ -125,6 +127,14 @@ def source_from_dict(data: Mapping[str, Any], provenance: Provenance | None = No
             value = tuple(str(v) for v in value)
         elif name == "abstract_sections":
             value = tuple(_section(v) for v in value)
+        elif name == "full_text":
+            value = tuple(_paragraph(v) for v in value)
+        elif name == "notices":
+            if not isinstance(value, list):
+                raise ValueError(f"{key}: notices must be a list")
+            # identifiers normalised again, as the source's own are below
+            value = tuple(replace(n, doi=normalize_doi(n.doi), pmid=normalize_pmid(n.pmid))
+                          for n in map(Notice.from_dict, value))
         elif name in {"verification", "verification_notes"}:
             if not isinstance(value, dict):
                 raise ValueError(f"{key}: {name} must be an object")
@@ -135,6 +145,10 @@ def source_from_dict(data: Mapping[str, Any], provenance: Provenance | None = No
                     raise ValueError(f"{key}: unknown verification mark(s) {', '.join(bad)}")
         elif name == "tags":
             value = {k: tuple(v) for k, v in value.items() if k in TAG_KINDS}
+        elif name == "added":
+            value = str(value)
+            if value and not _ISO_DATE.fullmatch(value):
+                raise ValueError(f"{key}: added must be a date YYYY-MM-DD, not {value!r}")
         elif name in {"year", "evidence_level"}:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{key}: {name} must be a whole number or null")
@@ -302,6 +316,17 @@ def _section(value: Any) -> tuple[str, str]:
     if isinstance(value, list | tuple) and len(value) == 2:
         return str(value[0]), str(value[1])
     raise ValueError(f"abstract section {value!r} is not {{'label', 'text'}}")
+
+
+def _paragraph(value: Any) -> tuple[str, int, int, str]:
+    """A full-text paragraph, {"section", "page", "paragraph", "text"}, with whole-number places."""
+    if isinstance(value, dict):
+        page, number = value.get("page"), value.get("paragraph")
+        if isinstance(page, int) and isinstance(number, int) and not isinstance(page, bool) \
+                and not isinstance(number, bool):
+            return str(value.get("section", "")), page, number, str(value.get("text", ""))
+    raise ValueError(f"full-text paragraph {str(value)[:80]!r} is not {{'section', 'page', 'paragraph', "
+                     "'text'}} with whole-number page and paragraph")
 
 
 def atomic_write(path: Path, text: str) -> None:

@@ -6,6 +6,7 @@ problems found out, each problem naming its line.
 
 from __future__ import annotations
 
+import datetime
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -83,7 +84,19 @@ def parse(text: str, origin: str) -> tuple[Summary | None, list[CorpusProblem]]:
     summary.verification_notes = {str(k): str(v) for k, v in notes.items()} if isinstance(notes, dict) else {}
     level = meta.get("evidence_level")
     summary.evidence_level = level if isinstance(level, int) else None
-    known = {*_FRONT_MATTER_TEXT, "tags", "verification_notes", "evidence_level"}
+    added = meta.get("added")
+    if added is not None:
+        # A TOML date (added = 2025-03-01) or the same as a string: the day the curator added the
+        # work, which the search feeds sort by.
+        if isinstance(added, datetime.datetime):
+            added = added.date()
+        text = added.isoformat() if isinstance(added, datetime.date) else str(added).strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            summary.facts["added"] = text
+        else:
+            problems.append(CorpusProblem(origin, source_line, f"added {added!r} is not a date: "
+                                          "write added = YYYY-MM-DD", "warning"))
+    known = {*_FRONT_MATTER_TEXT, "tags", "verification_notes", "evidence_level", "added"}
     for key in sorted(set(meta) - known):
         problems.append(CorpusProblem(origin, source_line, f"unknown front matter key {key!r} "
                                       f"(known: {', '.join(sorted(known))})", "warning"))

@@ -14,6 +14,7 @@ from pylatexenc.latex2text import LatexNodes2Text
 
 from kb.ids import is_source_id, normalize_doi, normalize_pmcid, normalize_pmid
 from kb.ingest import ParseResult
+from kb.ingest.notices import bibtex_notices
 from kb.models import VERIFICATION_MARKS, CorpusProblem, Provenance, Source
 
 # Fields holding prose, decoded from LaTeX; identifiers and URLs are left exactly as written.
@@ -121,6 +122,9 @@ def source_from_fields(key: str, entry_type: str, fields: dict[str, object],
     for bad in bad_marks:
         problem(f"{key}: verification {bad!r} is not 'field: mark' with a mark from "
                 f"{', '.join(VERIFICATION_MARKS)}", "warning")
+    notices, bad_notices = bibtex_notices(text, str(provenance))
+    for message in bad_notices:
+        problem(f"{key}: {message}; see corpus/README.md, 'Retractions and other notices'", "warning")
     container = next((text[name] for name in _CONTAINER_FIELDS if text.get(name)), "")
     keywords = tuple(k.strip() for k in re.split(r"[;,]", text.get("keywords", "")) if k.strip())
     source = Source(
@@ -139,6 +143,7 @@ def source_from_fields(key: str, entry_type: str, fields: dict[str, object],
         url=text.get("url", ""),
         abstract=text.get("abstract", ""),
         keywords=keywords,
+        notices=notices,
         verification=verification,
         provenance=(provenance,),
     )

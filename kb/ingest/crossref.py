@@ -7,12 +7,14 @@ are reduced to (label, text) sections. Reference lists, funders and licences are
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from kb.ingest import ParseResult
 from kb.ingest._common import BIBLIOGRAPHIC_FIELDS, read_json, verified_marks
 from kb.ingest.csl_json import add_items
-from kb.models import CorpusProblem
+from kb.ingest.notices import crossref_notices
+from kb.models import CorpusProblem, merge_notices
 
 VERIFIED = verified_marks((*BIBLIOGRAPHIC_FIELDS, "doi"))
 
@@ -30,12 +32,29 @@ def parse(text: str, origin: str) -> ParseResult:
             "or 'items'"))
         return result
     add_items(result, items, origin, VERIFIED, note="Crossref record")
+    _add_notices(result, items)
     for source in result.sources:
         # the note names the DOI so a reader can check it at https://api.crossref.org/works/<doi>
         if source.doi:
             source.verification_notes.update(
                 dict.fromkeys(source.verification, f"Crossref record {source.doi}"))
     return result
+
+
+def _add_notices(result: ParseResult, items: list[Any]) -> None:
+    """Attach each work's ``updated-by`` / ``update-to`` notices (kb.ingest.notices).
+
+    ``add_items`` gives each source the provenance ``origin:<item number>``, so the item a source
+    came from is found again by that number.
+    """
+    for position, source in enumerate(result.sources):
+        where = source.provenance[0] if source.provenance else None
+        number = where.line if where is not None else None
+        if number is None or not 1 <= number <= len(items) or not isinstance(items[number - 1], dict):
+            continue
+        found = crossref_notices(items[number - 1], str(where))
+        if found:
+            result.sources[position] = replace(source, notices=merge_notices(source.notices, found))
 
 
 def works(data: Any) -> list[Any] | None:

@@ -41,7 +41,11 @@ FORMATS: dict[str, Parser] = {
 RAW_EXTENSIONS: dict[str, str] = {
     "bibtex": "bib", "ris": "ris", "pubmed-xml": "xml", "medline": "nbib", "csl-json": "json",
     "crossref": "json", "openalex": "json", "scifact": "jsonl",
+    "pdf": "txt",  # a PDF's extracted text, page by page, with the PDF's checksum (kb.ingest.pdf)
 }
+# Binary formats, read from bytes by the importer rather than from text by FORMATS' parsers.
+BINARY_FORMATS: tuple[str, ...] = ("pdf",)
+PDF_MAGIC = b"%PDF-"
 
 _BY_EXTENSION = {".bib": "bibtex", ".ris": "ris", ".nbib": "medline", ".medline": "medline",
                  ".xml": "pubmed-xml", ".jsonl": "scifact"}

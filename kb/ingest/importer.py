@@ -18,18 +18,19 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from kb.config import Settings
 from kb.corpus import records as record_store
 from kb.corpus.records import StoredRecord
-from kb.errors import BadRequest, IngestError
-from kb.ingest import ParseResult, bibtex
+from kb.errors import BadRequest, IngestError, KBError
+from kb.ingest import ParseResult, bibtex, pdf
 from kb.ingest._common import KeyAllocator, unique_key
-from kb.ingest.detect import FORMATS, RAW_EXTENSIONS, detect_format
+from kb.ingest.detect import BINARY_FORMATS, FORMATS, PDF_MAGIC, RAW_EXTENSIONS, detect_format
 from kb.ingest.merge import SourceIndex, merge_sources
-from kb.models import Source
+from kb.models import CorpusProblem, Provenance, Source
 
 BATCH_THRESHOLD = 200  # an import adding more records than this writes one JSON Lines batch
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -162,6 +163,8 @@ class Importer:
         if match is None:
             key = self.keys.allocate(source.id)
             source = replace(source, id=key) if key != source.id else source
+            # The day it entered the knowledge base, for the search feeds (kb.web.feeds).
+            source = replace(source, added=source.added or datetime.now(UTC).date().isoformat())
             record = StoredRecord(source=source, format=fmt, origin=where,
                                   raw=f"raw/{key}.{extension}" if raw is not None else "")
             self.entries[key] = _Entry(source, record)
@@ -250,14 +253,16 @@ class Importer:
 
 
 def import_files(paths: Iterable[str | Path], settings: Settings, fmt: str | None = None,
-                 dry_run: bool = False, progress: bool = True) -> ImportReport:
-    """Import bibliographic files into ``settings.corpus_dir``; return what happened.
+                 dry_run: bool = False, progress: bool = True, lookup: bool = True) -> ImportReport:
+    """Import bibliographic files (and papers' PDFs) into ``settings.corpus_dir``; return what happened.
 
     The format of each file is told from its content unless *fmt* names it. A malformed record
-    is reported (file and line or record number) and the rest of the file still imports.
+    is reported (file and line or record number) and the rest of the file still imports. A PDF
+    is always read as a PDF; with *lookup*, the DOI it prints is looked up at Crossref for its
+    metadata (offline, or with *lookup* off, the PDF's own metadata is kept, marked unverified).
     """
-    if fmt is not None and fmt not in FORMATS:
-        raise BadRequest(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if fmt is not None and fmt not in FORMATS and fmt not in BINARY_FORMATS:
+        raise BadRequest(f"unknown format {fmt!r}; use one of {', '.join([*FORMATS, *BINARY_FORMATS])}")
     files = [Path(p) for p in paths]
     for path in files:
         if not path.is_file():
@@ -269,6 +274,14 @@ def import_files(paths: Iterable[str | Path], settings: Settings, fmt: str | Non
     if len(files) == 1:
         importer.batch_hint = files[0].stem
     for path in files:
+        if fmt == "pdf" or _is_pdf(path, named=fmt is None):
+            result = pdf.parse(_read_bytes(path), str(path))
+            if lookup:
+                _metadata_by_doi(result, settings, str(path))
+            importer.add(result, "pdf", str(path))
+            if not result.sources:
+                refused.append(str(path))
+            continue
         text = _read(path)
         kind = fmt or detect_format(text, str(path))
         result = FORMATS[kind](text, str(path))
@@ -290,6 +303,67 @@ def _read(path: Path) -> str:
                           "to UTF-8 and import again") from None
     except OSError as error:
         raise IngestError(str(path), None, f"cannot read: {error.strerror}") from None
+
+
+def _is_pdf(path: Path, named: bool) -> bool:
+    """A PDF by its first bytes (a misnamed one too), or by its name when no --format was given
+    (so a damaged ``paper.pdf`` is refused as a PDF, not as text that is not UTF-8)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(1024)
+    except OSError:
+        head = b""
+    return PDF_MAGIC in head or (named and path.suffix.lower() == ".pdf")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise IngestError(str(path), None, f"cannot read: {error.strerror}") from None
+
+
+def _metadata_by_doi(result: ParseResult, settings: Settings, origin: str) -> None:
+    """Give a PDF's source the Crossref record of the DOI it prints, keeping its full text.
+
+    The PDF's own metadata is often missing or wrong (a file name as its title, the date it was
+    made rather than published): the publisher's record is better and is marked verified. Any
+    failure (offline, unknown DOI, a service down) keeps the PDF's metadata, marked unverified,
+    with a warning: the paper still imports.
+    """
+    from kb.fetch import crossref as crossref_service  # kb.fetch imports this module
+    from kb.fetch.client import HttpClient
+    from kb.ingest import crossref as crossref_format
+
+    for index, source in enumerate(result.sources):
+        if not source.doi:
+            continue
+        try:
+            # One retry and short timeouts: an offline import must not hang on the lookup.
+            client = HttpClient(settings, connect_timeout=3.0, read_timeout=15.0, retries=1)
+            body = crossref_service.fetch_work(client, source.doi)
+        except (KBError, OSError) as error:
+            result.problems.append(CorpusProblem(
+                origin, None, f"could not look up DOI {source.doi} at Crossref ({error}); kept the "
+                "PDF's own metadata, marked unverified (kb add doi:... later confirms it)", "warning"))
+            continue
+        found = [s for s in crossref_format.parse(body, f"crossref:{source.doi}").sources
+                 if s.doi == source.doi]
+        if not found:
+            result.problems.append(CorpusProblem(
+                origin, None, f"Crossref's record for DOI {source.doi} could not be read; kept the "
+                "PDF's own metadata, marked unverified", "warning"))
+            continue
+        record = found[0]
+        abstract = (record.abstract, record.abstract_sections) if record.abstract \
+            else (source.abstract, source.abstract_sections)
+        merged = replace(record, abstract=abstract[0], abstract_sections=abstract[1],
+                         full_text=source.full_text,
+                         provenance=(Provenance(origin), Provenance(f"crossref:{source.doi}")))
+        result.sources[index] = merged
+        raw = result.raw.pop(source.id, None)
+        if raw is not None:
+            result.raw[merged.id] = raw
 
 
 def _origin_of(entry: _Entry) -> str:

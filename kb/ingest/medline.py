@@ -28,7 +28,8 @@ from kb.ingest._common import (
     verified_marks,
     year_from,
 )
-from kb.models import CorpusProblem, Provenance, Source
+from kb.ingest.notices import MEDLINE_TAGS, medline_notice
+from kb.models import CorpusProblem, Provenance, Source, merge_notices
 
 _TAG_LINE = re.compile(r"^([A-Z][A-Z0-9]{0,3})\s*- ?(.*)$")
 Record = dict[str, list[str]]
@@ -113,6 +114,8 @@ def source_from_record(fields: Record, provenance: Provenance
     sections = sections_from_text(first("AB"))
     mesh = tuple(dict.fromkeys(_heading(value) for value in fields.get("MH", [])))
     types = tuple(dict.fromkeys(clean(value) for value in fields.get("PT", [])))
+    notices = tuple(n for tag in MEDLINE_TAGS for value in fields.get(tag, [])
+                    if (n := medline_notice(tag, value, str(provenance))) is not None)
     verification = verified_marks((*BIBLIOGRAPHIC_FIELDS, "pmid"))
     if doi:
         verification["doi"] = "verified-secondary"
@@ -134,6 +137,7 @@ def source_from_record(fields: Record, provenance: Provenance
         abstract_sections=sections if any(label for label, _ in sections) else (),
         keywords=tuple(m for m in mesh if m),
         publication_types=types,
+        notices=merge_notices(notices),
         verification=verification,
         verification_notes=dict.fromkeys(verification, f"PubMed record {pmid} (MEDLINE format)"),
         provenance=(provenance,),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from rapidfuzz import fuzz
 
 from kb.ingest._common import ascii_fold
-from kb.models import VERIFICATION_MARKS, Source
+from kb.models import VERIFICATION_MARKS, Source, merge_notices
 
 TITLE_THRESHOLD = 93.0  # token_sort_ratio (0-100) above which two titles are one title
 _RANK = {mark: len(VERIFICATION_MARKS) - i for i, mark in enumerate(VERIFICATION_MARKS)}
@@ -25,7 +25,7 @@ _RANK["unverified"] = 0
 # Fields compared for conflicts; the rest are filled when empty and otherwise left alone.
 _COMPARED = ("title", "authors", "year", "container", "volume", "issue", "pages", "doi", "pmid",
              "pmcid")
-_FILLED = ("type", "url", "abstract", "keywords", "publication_types")
+_FILLED = ("type", "url", "abstract", "keywords", "publication_types", "full_text")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +151,15 @@ def merge_sources(base: Source, new: Source, base_origin: str = "", new_origin: 
                                  and ascii_fold(base.abstract) == ascii_fold(new.abstract)):
         changes["abstract_sections"] = new.abstract_sections
         changes.setdefault("abstract", new.abstract)
+    if new.notices:
+        notices = merge_notices(base.notices, new.notices)
+        if notices != base.notices:  # a new retraction or correction is news a curator must see
+            changes["notices"] = notices
     outcome.changed = [n for n in changes if n != "verification"] + outcome.changed
+    # The earliest known entry date wins; not reported as a change (it is bookkeeping, and a
+    # re-import must not read as new data).
+    if new.added and (not base.added or new.added < base.added):
+        changes["added"] = new.added
     changes["verification"] = verification
     changes["verification_notes"] = notes
     changes["provenance"] = (*base.provenance, *(p for p in new.provenance

@@ -31,7 +31,8 @@ from kb.ingest._common import (
     verified_marks,
     year_from,
 )
-from kb.models import CorpusProblem, Provenance, Source
+from kb.ingest.notices import pubmed_notice
+from kb.models import CorpusProblem, Provenance, Source, merge_notices
 
 _ARTICLE_TAGS = {"PubmedArticle", "PubmedBookArticle"}
 _CHUNK = 1 << 16
@@ -159,6 +160,9 @@ def source_from_article(article: ET.Element, provenance: Provenance
     types = tuple(dict.fromkeys(
         clean(e.text) for e in art.iterfind("PublicationTypeList/PublicationType") if e.text
     ))
+    notices = tuple(n for n in (
+        pubmed_notice(e.get("RefType", ""), _text(e.find("RefSource")), _text(e.find("PMID")), str(provenance))
+        for e in citation.iterfind("CommentsCorrectionsList/CommentsCorrections")) if n is not None)
     verification = verified_marks((*BIBLIOGRAPHIC_FIELDS, "pmid"))
     if doi:
         verification["doi"] = "verified-secondary"
@@ -181,6 +185,7 @@ def source_from_article(article: ET.Element, provenance: Provenance
         abstract_sections=sections if any(label for label, _ in sections) else (),
         keywords=mesh,
         publication_types=types,
+        notices=merge_notices(notices),  # a link listed twice counts once
         verification=verification,
         verification_notes=dict.fromkeys(verification, note),
         provenance=(provenance,),

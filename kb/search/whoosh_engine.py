@@ -65,6 +65,7 @@ def claim_schema() -> Schema:
         "section": ID,
         "year": NUMERIC(int, sortable=True),
         "level": NUMERIC(int, sortable=True),
+        "retracted": ID,  # "yes" or "no": exclude_retracted is one term filter, no source look-up
     }
     for kind in TAG_KINDS:
         fields[kind] = KEYWORD(commas=True)  # the claim's own tags
@@ -115,6 +116,7 @@ def write(build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim],
                 "terms": _terms_text(claim.tags, vocabulary), "spell": f"{claim.text} {source.title}",
                 "stance": claim.stance or "none", "section": claim.locator.section,
                 "year": source.year or 0, "level": source.evidence_level or UNRANKED_LEVEL,
+                "retracted": "yes" if source.retracted else "no",
             }
             for kind in TAG_KINDS:
                 ids = claim.tags.get(kind, ())
@@ -307,6 +309,8 @@ class WhooshEngine:
             parts.append(query.Or([query.Term("stance", s) for s in q.stance]))
         if q.year_from is not None or q.year_to is not None:
             parts.append(query.NumericRange("year", q.year_from, q.year_to))
+        if claims and q.exclude_retracted:
+            parts.append(query.Term("retracted", "no"))
         if not parts:
             return None
         return parts[0] if len(parts) == 1 else query.And(parts)
@@ -372,19 +376,25 @@ class WhooshEngine:
                                   terms=tuple(sorted(stems))))
         facet_counts: dict[str, dict[str, int]] = {}
         years: dict[int, int] = {}
+        year_levels: dict[int, dict[int | None, int]] = {}
         if facets and matched is not None:
             counters = {kind: Counter[str]() for kind in TAG_KINDS}
             year_counter: Counter[int] = Counter()
+            level_counter: Counter[tuple[int, int]] = Counter()
             for docnum in matched:
                 for kind, tag_ids in self._claim_tags[docnum].items():
                     counters[kind].update(tag_ids)
                 year = self._claim_years[docnum]
                 if year:
                     year_counter[year] += 1
+                    level_counter[year, self._claim_levels[docnum]] += 1
             facet_counts = {kind: dict(counter) for kind, counter in counters.items() if counter}
             years = dict(year_counter)
+            for (year, level), count in level_counter.items():
+                year_levels.setdefault(year, {})[None if level == UNRANKED_LEVEL else level] = count
         suggestion = self._suggest(searcher, q.text) if q.suggest and q.text.strip() else None
         return EngineResult(total=total, hits=tuple(hits), facets=facet_counts, years=years,
+                            year_levels=year_levels,
                             suggestion=suggestion, partial=partial)
 
     def _suggest(self, searcher: object, text: str) -> str | None:

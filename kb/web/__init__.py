@@ -10,7 +10,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from kb.config import Settings
-from kb.web import api, ops, pages
+from kb.web import api, feeds, ops, pages  # noqa: F401  # feeds adds /search.atom to pages
 from kb.web.admission import install_admission
 from kb.web.errors import register_error_handlers
 from kb.web.inputs import KBRequest, check_text_encoding

@@ -108,7 +108,7 @@ def openapi() -> Response:
 _KINDS = ["condition", "mechanism", "intervention", "design", "outcome"]
 _SEARCH_PARAMS = [{"$ref": f"#/components/parameters/{name}"} for name in (
     "q", "condition", "mechanism", "intervention", "design", "outcome", "source", "stance",
-    "year_from", "year_to", "sort", "page", "limit", "expand")]
+    "year_from", "year_to", "sort", "page", "limit", "expand", "exclude_retracted")]
 _SOURCE_ID = {"name": "source_id", "in": "path", "required": True,
               "description": 'A source id (citation key), "doi:10...." or "pmid:...".',
               "schema": {"type": "string", "minLength": 1}}

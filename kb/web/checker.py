@@ -1,7 +1,8 @@
 """The article checker on the web: POST /api/v1/check (JSON) and the /check page (no JavaScript).
 
 Both take the article as text (JSON ``{"text": ...}`` or a form field ``text``) or as an uploaded
-file (multipart field ``file``: plain text, Markdown or HTML in UTF-8), and make one call to
+file (multipart field ``file``: plain text, Markdown or HTML in UTF-8, or a Word .docx, which
+``kb.check.word`` converts to Markdown first, so offsets refer to that text), and make one call to
 ``KnowledgeBase.check``. Empty text is a 400, text over ``settings.max_upload_bytes`` a 413, a
 binary or undecodable file a 400; text without any sentence gives an empty result.
 """
@@ -14,7 +15,8 @@ from flask import Blueprint, Flask, Response, jsonify, render_template, request
 from werkzeug.datastructures import FileStorage
 
 from kb.check.report import report_context, to_html, to_markdown
-from kb.check.segment import content_type_for, decode_upload
+from kb.check.segment import content_type_for
+from kb.check.word import read_upload
 from kb.errors import BadRequest, KBError
 from kb.web.openapi import error_responses
 from kb.web.state import knowledge_base
@@ -22,15 +24,26 @@ from kb.web.state import knowledge_base
 bp = Blueprint("checker", __name__)
 
 FORMATS = ("json", "md", "html")
-CONTENT_TYPES = ("text", "markdown", "html")  # an explicit content_type; absent or "" detects it
+# An explicit content_type; absent or "" detects it. "docx" is for a file upload only.
+CONTENT_TYPES = ("text", "markdown", "html", "docx")
 
 
-def _read_upload(upload: FileStorage, limit: int) -> tuple[str, str | None]:
-    """The text of an uploaded file and the content type its name or MIME type suggests."""
+def _read_upload(upload: FileStorage, limit: int, chosen: str | None) -> tuple[str, str | None]:
+    """The text of an uploaded file and its content type: *chosen*, else what its name or MIME
+    type suggests; a .docx is converted to Markdown (and reported as "docx")."""
     data = upload.stream.read(limit + 1)  # one byte over is enough to know it is too large
-    text = decode_upload(data, limit)
-    return text, content_type_for(upload.mimetype if upload.mimetype != "application/octet-stream" else None,
-                                  upload.filename)
+    hint = chosen or content_type_for(
+        upload.mimetype if upload.mimetype != "application/octet-stream" else None, upload.filename)
+    return read_upload(data, limit, hint, upload.filename or "The file")
+
+
+def _text_content_type(value: object) -> str | None:
+    """An explicit content_type for pasted text or JSON: "docx" is refused, as text is no .docx."""
+    named = _content_type(value)
+    if named == "docx":
+        raise BadRequest('content_type "docx" needs the Word document itself: upload the .docx file in '
+                         'the multipart field "file", or send its text as text, markdown or html')
+    return named
 
 
 def _content_type(value: object) -> str | None:
@@ -67,17 +80,16 @@ def _article() -> tuple[str, str | None, str]:
     fmt = request.args.get("format", "json")
     upload = request.files.get("file")
     if upload is not None and upload.filename:
-        text, hint = _read_upload(upload, limit)
-        chosen = _content_type(request.form.get("content_type"))
-        return text, chosen or hint, str(_choice("format", request.form.get("format"), FORMATS, fmt))
+        text, hint = _read_upload(upload, limit, _content_type(request.form.get("content_type")))
+        return text, hint, str(_choice("format", request.form.get("format"), FORMATS, fmt))
     if request.is_json:
         body = request.get_json()  # strict: a malformed body is a 400 saying where (kb.web.inputs)
         if not isinstance(body, dict) or not isinstance(body.get("text"), str):
             raise BadRequest('Send a JSON object with the article as a string: {"text": "..."}')
-        hint = _content_type(body.get("content_type"))
+        hint = _text_content_type(body.get("content_type"))
         return body["text"], hint, str(_choice("format", body.get("format"), FORMATS, fmt))
     if "text" in request.form:
-        hint = _content_type(request.form.get("content_type"))
+        hint = _text_content_type(request.form.get("content_type"))
         return request.form["text"], hint, str(_choice("format", request.form.get("format"), FORMATS, fmt))
     raise BadRequest('Send the article as JSON {"text": "..."}, as a form field "text", or as a '
                      'file upload in the field "file"')
@@ -126,6 +138,7 @@ _SOURCE = {
         "title": {"type": "string"}, "year": {"type": ["integer", "null"]}, "citation": {"type": "string"},
         "apa": _NULLABLE_STRING, "authors": {"type": "string"},
         "evidence_level": {"type": ["integer", "null"]}, "design": _NULLABLE_STRING,
+        "retracted": {"type": "boolean", "description": "the source is retracted: shown, never counted"},
     },
 }
 _CHECK_RESULT = {
@@ -133,7 +146,9 @@ _CHECK_RESULT = {
     "required": ["ok", "claims", "references", "problems", "text"],
     "properties": {
         "ok": {"const": True},
-        "content_type": {"type": "string", "enum": ["text", "markdown", "html"]},
+        "content_type": {"type": "string", "enum": ["text", "markdown", "html", "docx"],
+                         "description": "how the input was read; docx: a Word upload converted to "
+                                        "Markdown, which `text` holds"},
         "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
         "claims": {"type": "array", "items": {
             "type": "object",
@@ -217,6 +232,16 @@ _ARTICLE_FIELDS = {
                      "description": "how to read it (its MIME type, such as text/html, is read the "
                                     "same); detected when left out; anything else is a 400"},
 }
+_UPLOAD_FIELDS = {
+    "file": {"type": "string", "format": "binary",
+             "description": "a UTF-8 text, Markdown or HTML file, or a Word .docx (converted to Markdown: "
+                            "headings as #, list items as -, tables as | rows |; offsets refer to the "
+                            "returned `text`), up to 200 KB"},
+    "text": _ARTICLE_FIELDS["text"],
+    "content_type": {"type": "string", "enum": list(CONTENT_TYPES),
+                     "description": "how to read the file (detected from its name, MIME type and bytes "
+                                    "when left out); docx only with a file"},
+}
 
 OPENAPI_PATHS: dict[str, Any] = {
     "/api/v1/check": {
@@ -229,8 +254,10 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "that each cited source backs the sentence citing it. Offsets refer to the returned "
                 "`text` (HTML is reduced to text first). The work is capped per request (sentences, "
                 "references, seconds): a capped check answers with the part it checked and says so in "
-                "`truncated` (and in the md and html reports). Errors: 400 for empty text, a binary or "
-                "undecodable file, an unknown content_type or format, or a malformed request; 413 over "
+                "`truncated` (and in the md and html reports). A Word .docx upload is converted to "
+                "Markdown first and `text` is that Markdown. Errors: 400 for empty text, a binary or "
+                "undecodable file, a damaged .docx or one that would inflate past 16 MB, an unknown "
+                "content_type or format, or a malformed request; 413 over "
                 "200 KB; 429 over the rate limit and 503 when no sentence could be checked in time, both "
                 "with Retry-After."),
             "operationId": "checkArticle",
@@ -244,11 +271,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "content": {
                     "application/json": {"schema": {"type": "object", "required": ["text"],
                                                     "properties": _ARTICLE_FIELDS}},
-                    "multipart/form-data": {"schema": {"type": "object", "properties": {
-                        "file": {"type": "string", "format": "binary",
-                                 "description": "a UTF-8 text, Markdown or HTML file"},
-                        **_ARTICLE_FIELDS,
-                    }}},
+                    "multipart/form-data": {"schema": {"type": "object", "properties": _UPLOAD_FIELDS}},
                 },
             },
             "responses": {

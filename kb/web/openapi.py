@@ -67,13 +67,16 @@ SCHEMAS: dict[str, Any] = {
             "index": {"type": "integer", "minimum": 1},
             "label": {"type": "string"},
             "paragraph": _nullable({"type": "integer"}),
-            "text": {"type": "string", "description": "Where the claim stands, e.g. 'claims, item 2'."},
+            "page": _nullable({"type": "integer", "minimum": 1}),
+            "text": {"type": "string", "description": "Where the claim stands, e.g. 'claims, item 2' or "
+                                                      "'results, page 3, paragraph 2, sentence 1'."},
         },
     },
     "TermRef": {
         "type": "object",
         "required": ["id", "label"],
-        "properties": {"id": {"type": "string"}, "label": {"type": "string"}},
+        "properties": {"id": {"type": "string"}, "label": {"type": "string"},
+                       "mesh": {"type": "string", "description": 'MeSH descriptor id, "" when none'}},
     },
     "Claim": {
         "type": "object",
@@ -90,10 +93,25 @@ SCHEMAS: dict[str, Any] = {
             "tag_labels": {"type": "object", "additionalProperties": {"type": "array", "items": ref("TermRef")}},
         },
     },
+    "Notice": {
+        "type": "object",
+        "description": "A retraction, correction or expression of concern, as a record gave it.",
+        "required": ["kind", "role", "pmid", "doi", "citation", "date", "provenance"],
+        "properties": {
+            "kind": {"enum": ["retraction", "correction", "expression_of_concern"]},
+            "role": {"enum": ["in", "of"], "description": "in: the notice is about this source; "
+                     "of: this source is the notice, for the work identified."},
+            "pmid": {"type": "string", "description": 'The other record\'s PMID; "" when not given.'},
+            "doi": {"type": "string", "description": 'The other record\'s DOI; "" when not given.'},
+            "citation": {"type": "string", "description": "The citation the record gives, if any."},
+            "date": {"type": "string", "description": 'YYYY, YYYY-MM or YYYY-MM-DD; "" when not given.'},
+            "provenance": {"type": "string", "description": "The file, record and field it was read from."},
+        },
+    },
     "SourceCard": {
         "type": "object",
         "required": ["id", "title", "authors", "year", "citation", "doi", "pmid", "links",
-                     "unconfirmed_identifiers", "evidence_level"],
+                     "unconfirmed_identifiers", "evidence_level", "retracted", "notices"],
         "properties": {
             "id": {"type": "string"},
             "title": {"type": "string"},
@@ -108,6 +126,10 @@ SCHEMAS: dict[str, Any] = {
             "design": _nullable({"type": "string"}),
             "design_label": _nullable({"type": "string"}),
             "evidence_level": _nullable({"type": "integer", "minimum": 1}),
+            "retracted": {"type": "boolean", "description": "A record says the work is retracted: "
+                          "it backs nothing (the checker never counts it)."},
+            "notices": {"type": "array", "items": ref("Notice"),
+                        "description": "Notices about the work (retractions, corrections, concerns)."},
         },
     },
     "ClaimHit": {
@@ -176,6 +198,11 @@ SCHEMAS: dict[str, Any] = {
             "verification": {"type": "object", "additionalProperties": {"type": "string"}},
             "verification_notes": {"type": "object", "additionalProperties": {"type": "string"}},
             "tags": _TAGS,
+            "added": {"type": "string", "description": "The day (YYYY-MM-DD) the source entered the "
+                      'knowledge base; "" when not recorded.'},
+            "retracted": {"type": "boolean"},
+            "notices": {"type": "array", "items": ref("Notice"), "description": "Notices about the "
+                        "work (role in) and, for a notice record, the works it updates (role of)."},
             "citation": {"type": "object", "required": ["vancouver", "apa"],
                          "properties": {"vancouver": {"type": "string"}, "apa": {"type": "string"}}},
             "identifiers": {"type": "object", "additionalProperties": {"type": "string"}},
@@ -289,6 +316,11 @@ PARAMETERS: dict[str, Any] = {
              "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1}},
     "limit": {"name": "limit", "in": "query",
               "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+    "exclude_retracted": {"name": "exclude_retracted", "in": "query", "description": "1 (or true, yes, "
+                          "on) leaves out claims of retracted sources; off by default, so a search "
+                          "still finds them, flagged.",
+                          "schema": {"enum": ["true", "false", "1", "0", "yes", "no", "on", "off"],
+                                     "default": "0"}},
     "expand": {"name": "expand", "in": "query", "description": "false, no, off or 0 turns off synonym "
                "and hierarchy expansion.",
                "schema": {"enum": ["true", "false", "1", "0", "yes", "no", "on", "off"], "default": "true"}},

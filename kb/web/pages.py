@@ -10,20 +10,21 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from kb import citations
 from kb.errors import BadQuery
 from kb.exports import EXPORT_FORMATS
 from kb.knowledge_base import KnowledgeBase, check_numbers
-from kb.models import TAG_KINDS
+from kb.models import TAG_KINDS, VERIFICATION_MARKS
 from kb.query import FILTER_KINDS, SORTS, SearchPage
 from kb.responses import SEARCH_PARAMS, search_request
+from kb.web.openapi import openapi_document, operations
 from kb.web.state import knowledge_base
 
 bp = Blueprint("pages", __name__)
@@ -42,6 +43,26 @@ VERIFICATION_FIELDS: tuple[tuple[str, str], ...] = (
     ("volume", "Volume"), ("issue", "Issue"), ("pages", "Pages"), ("doi", "DOI"), ("pmid", "PMID"),
     ("url", "URL"),
 )
+# Each verification mark in words, for the source page (the marks themselves are curator shorthand).
+MARK_WORDS: dict[str, str] = {
+    "verified": "Confirmed from the publisher's record",
+    "verified-secondary": "Confirmed from a secondary source",
+    "derived-from-publisher-URL": "Not confirmed: read from the publisher's web address",
+    "partial": "Not confirmed: only partly checked",
+    "unverified": "Not confirmed",
+}
+MESH_BROWSER = "https://meshb.nlm.nih.gov/record/ui?ui="
+# Timeline bars by evidence-level group, matching the evidence map's key (style.css .tl-*).
+TIMELINE_GROUPS: tuple[tuple[str, str, frozenset[int | None]], ...] = (
+    ("strong", "Levels 1–2", frozenset({1, 2})),
+    ("middle", "Levels 3–5", frozenset({3, 4, 5})),
+    ("weak", "Levels 6–7", frozenset({6, 7})),
+    ("unranked", "Unranked", frozenset({None})),
+)
+TIMELINE_BAR = 14  # px per year column, and the gap between columns
+TIMELINE_GAP = 4
+TIMELINE_HEIGHT = 96  # px of the tallest bar
+TIMELINE_MAX_YEARS = 60  # wider spans show their latest 60 years (chart and table), and the caption says so
 
 
 @dataclass
@@ -99,6 +120,11 @@ class SearchState:
             self.base = url_for("pages.search")
         return self.base + ("?" + urlencode(items) if items else "")
 
+    def feed_url(self) -> str:
+        """This search's Atom feed: the same parameters but the page and the page size."""
+        items = [item for item in self.items if item[0] not in {"page", "limit"}]
+        return url_for("pages.search_feed") + ("?" + urlencode(items) if items else "")
+
     def hidden(self, exclude: Iterable[str] = ()) -> list[tuple[str, str]]:
         """Pairs to carry in a form as hidden inputs (everything but *exclude* and the page)."""
         skip = {"page", *exclude}
@@ -106,7 +132,20 @@ class SearchState:
 
     @property
     def has_search(self) -> bool:
-        return any(k not in {"sort", "page", "limit", "expand"} for k, _ in self.items)
+        # exclude_retracted narrows a search but is none by itself, like sort
+        return any(k not in {"sort", "page", "limit", "expand", "exclude_retracted"} for k, _ in self.items)
+
+
+@bp.app_template_global()
+def has_endpoint(name: str) -> bool:
+    """Whether the app serves *name* (the checker's blueprint is optional), for the navigation."""
+    return name in current_app.view_functions
+
+
+@bp.app_template_global()
+def mesh_url(descriptor: str) -> str:
+    """The MeSH browser's page for a descriptor id ("D003866"); "" for none."""
+    return MESH_BROWSER + quote(descriptor, safe="") if descriptor else ""
 
 
 def _level_label(level: int | None) -> str:
@@ -141,24 +180,7 @@ def search() -> ResponseReturnValue:
     if cached is not None:
         return cached, 200
     args = {key: request.args.getlist(key) for key in request.args}
-    state = SearchState.from_args(args)
-    page: SearchPage | None = None
-    error = None
-    if state.has_search:
-        try:
-            page = kb.search(search_request(args, kb.settings.page_size))
-        except BadQuery as problem:
-            error = str(problem)
-        else:
-            state = state.with_filters(page.filters)
-    elif any(request.args.get(name) for name in ("page", "sort", "limit", "year_from", "year_to", "expand")):
-        try:  # nothing to search, but still reject a malformed page or sort, as the API does
-            asked = search_request(args, kb.settings.page_size)
-            if asked.sort not in SORTS:
-                raise BadQuery(f"Unknown sort {asked.sort!r}: use one of {', '.join(SORTS)}")
-            check_numbers(asked, kb.settings.max_page_size)
-        except BadQuery as problem:
-            error = str(problem)
+    state, page, error = run_search(kb, args)
     context: dict[str, Any] = {"page": page, "error": error, "state": state, "q": state.get("q")}
     if page is not None:
         context.update(_results_context(kb, page, state))
@@ -168,6 +190,38 @@ def search() -> ResponseReturnValue:
     if page is not None and not error:
         _RENDERED.put(key, html, kb.settings.search_cache_size)
     return html, 400 if error else 200
+
+
+def run_search(kb: KnowledgeBase, args: Mapping[str, Sequence[str]], *, everything: bool = False,
+               limit: int | None = None, page: int | None = None
+               ) -> tuple[SearchState, SearchPage | None, str | None]:
+    """Read the search parameters as the search page does and run the search.
+
+    One reading for the results page and its Atom feed (kb.web.feeds), so both always mean the
+    same search. *everything*: search even without words or filters (a feed of all evidence);
+    *limit* and *page* override the URL's (the feed reads results in pages of its own).
+    Returns the state (filters resolved to term ids), the page (None: nothing to search) and a
+    message for a malformed request.
+    """
+    state = SearchState.from_args(args)
+    if state.has_search or everything:
+        try:
+            asked = search_request(args, kb.settings.page_size)
+            if limit is not None or page is not None:
+                asked = replace(asked, limit=limit or asked.limit, page=page or asked.page)
+            found = kb.search(asked)
+        except BadQuery as problem:
+            return state, None, str(problem)
+        return state.with_filters(found.filters), found, None
+    if any(any(args.get(name, ())) for name in ("page", "sort", "limit", "year_from", "year_to", "expand")):
+        try:  # nothing to search, but still reject a malformed page or sort, as the API does
+            asked = search_request(args, kb.settings.page_size)
+            if asked.sort not in SORTS:
+                raise BadQuery(f"Unknown sort {asked.sort!r}: use one of {', '.join(SORTS)}")
+            check_numbers(asked, kb.settings.max_page_size)
+        except BadQuery as problem:
+            return state, None, str(problem)
+    return state, None, None
 
 
 class _RenderedPages:
@@ -206,7 +260,9 @@ def _results_context(kb: KnowledgeBase, page: SearchPage, state: SearchState) ->
     chips = []
     for kind in FILTER_KINDS:
         for term in page.filters.get(kind, ()):
-            chips.append({"kind": kind, "label": vocab.label(term), "url": state.url(remove=(kind, term))})
+            found = vocab.get(term)
+            chips.append({"kind": kind, "label": vocab.label(term), "url": state.url(remove=(kind, term)),
+                          "mesh": found.mesh if found is not None else ""})
     for stance in page.filters.get("stance", ()):
         chips.append({"kind": "stance", "label": stance, "url": state.url(remove=("stance", stance))})
     for source_id in page.filters.get("source", ()):
@@ -228,7 +284,63 @@ def _results_context(kb: KnowledgeBase, page: SearchPage, state: SearchState) ->
         "first": (page.page - 1) * page.limit + 1,
         "last": min(page.total, page.page * page.limit),
         "tag_kinds": TAG_LINK_KINDS,
+        "timeline": timeline(page, state),
+        "feed_url": state.feed_url(),
     }
+
+
+def timeline(page: SearchPage, state: SearchState) -> dict[str, Any] | None:
+    """Bars per publication year, stacked by evidence-level group, as numbers for the SVG.
+
+    Server-side geometry: the page needs no script, and the same numbers fill the table that is
+    the chart's text alternative. None when no matched claim has a year.
+    """
+    if not page.year_levels:
+        return None
+    first, last = min(page.year_levels), max(page.year_levels)
+    first = max(first, last - TIMELINE_MAX_YEARS + 1)
+    step = TIMELINE_BAR + TIMELINE_GAP
+    left, top, bottom = 30, 10, 22  # px: the count scale, headroom, the year labels
+    tallest = max(sum(levels.values()) for year, levels in page.year_levels.items() if year >= first)
+    columns: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    labelled: list[int] = []
+    for number, year in enumerate(range(first, last + 1)):
+        levels = page.year_levels.get(year, {})
+        counts = [(css, label, sum(n for level, n in levels.items() if level in group))
+                  for css, label, group in TIMELINE_GROUPS]
+        total = sum(n for _, _, n in counts)
+        x = left + number * step
+        bars, y = [], top + TIMELINE_HEIGHT
+        for css, label, count in counts:
+            if not count:
+                continue
+            height = max(2, round(count * TIMELINE_HEIGHT / tallest))
+            y -= height
+            bars.append({"css": css, "x": x, "y": y, "height": height,
+                         "title": f"{year}: {count} claim{'' if count == 1 else 's'}, {label.lower()}"})
+        # Label the first and last year and every fifth; a label is two columns wide, so one
+        # too close to the previous is skipped (the last year wins over its neighbour).
+        if year in (first, last) or year % 5 == 0:
+            crowded = bool(labelled) and number - labelled[-1] < 2
+            if crowded and year == last:
+                labelled.pop()
+            if not crowded or year == last:
+                labelled.append(number)
+        columns.append({"year": year, "x": x, "bars": bars, "total": total})
+        if total:
+            rows.append({"year": year, "counts": [n for _, _, n in counts], "total": total,
+                         "url": state.url(year_from=year, year_to=year)})
+    shown = set(labelled)
+    for number, column in enumerate(columns):
+        column["label"] = number in shown
+    busiest = max(rows, key=lambda row: row["total"])
+    summary = (f"{sum(row['total'] for row in rows)} claims with a publication year, from {rows[0]['year']} "
+               f"to {rows[-1]['year']}; most from {busiest['year']} ({busiest['total']}).")
+    return {"columns": columns, "rows": rows, "groups": [(css, label) for css, label, _ in TIMELINE_GROUPS],
+            "width": left + len(columns) * step + 12, "height": top + TIMELINE_HEIGHT + bottom,
+            "base": top + TIMELINE_HEIGHT, "top": top, "left": left, "tallest": tallest,
+            "bar": TIMELINE_BAR, "summary": summary, "cut": first > min(page.year_levels)}
 
 
 def _pagination(page: SearchPage, state: SearchState) -> list[dict[str, Any]]:
@@ -289,9 +401,15 @@ def _verification_rows(view: dict[str, Any]) -> list[dict[str, Any]]:
         if not value:
             continue
         mark = marks.get(name) or marks.get("venue" if name in {"container", "year"} else name) or "unverified"
+        note = notes.get(name, "")
+        # Notes read "verified-secondary | gh-list, ...": the mark is said in words beside it,
+        # so only where it was checked is kept.
+        head, bar, rest = note.partition("|")
+        if bar and head.strip() in VERIFICATION_MARKS:
+            note = rest.strip()
         rows.append({"name": name, "label": label, "value": str(value), "mark": mark,
                      "confirmed": mark in {"verified", "verified-secondary"},
-                     "note": notes.get(name, "")})
+                     "words": MARK_WORDS.get(mark, "Not confirmed"), "note": note})
     return rows
 
 
@@ -340,6 +458,22 @@ def evidence_map() -> ResponseReturnValue:
               for shade, counts in sorted(buckets.items())]
     return render_template("map.html", data=data, cells=cells, rows_kind=rows, columns_kind=columns,
                            switches=switches, legend=legend)
+
+
+# --- the API, for people ----------------------------------------------------------------------
+
+
+@bp.get("/api")
+def api_page() -> ResponseReturnValue:
+    """What the API offers, read from the OpenAPI document so the two cannot disagree."""
+    document = openapi_document(current_app)
+    routes = [{"method": method.upper(), "path": path, "summary": operation.get("summary", "")}
+              for method, path, operation in operations(document)]
+    routes.sort(key=lambda route: (route["path"], route["method"] != "GET"))
+    for route in routes:  # the document calls itself "This document"; on this page that misleads
+        if route["path"].endswith("/openapi.json"):
+            route["summary"] = "This API as an OpenAPI 3.1 document"
+    return render_template("api.html", routes=routes, info=document.get("info", {}))
 
 
 # --- citation cache warming ------------------------------------------------------------------
