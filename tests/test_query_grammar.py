@@ -170,3 +170,8 @@ def test_the_most_expensive_accepted_queries_stay_cheap(kb, q):
     started = time.process_time()
     kb.search(SearchRequest(q=q))
     assert time.process_time() - started < 2.0
+
+
+def test_did_you_mean_respells_words_and_leaves_the_syntax_as_typed(kb):
+    page = kb.search(SearchRequest(q="ketamin condition:ptsd -placebo"))
+    assert page.did_you_mean == "ketamine condition:ptsd -placebo"

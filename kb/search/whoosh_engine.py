@@ -405,7 +405,9 @@ class WhooshEngine:
         reader = searcher.reader()
         changed = False
         out: list[str] = []
-        for token in re.findall(r"[^\W\d_]{4,}|\S+", text):
+        # Whole space-separated words only: "condition:ptsd", "-word", "ketam*" and phrases stay
+        # as typed, so a suggestion never rewrites the query's syntax.
+        for token in text.split():
             word = token.lower()
             if not re.fullmatch(r"[^\W\d_]{4,}", word) or reader.frequency("spell", word) > 0:
                 out.append(token)
