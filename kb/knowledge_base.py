@@ -238,22 +238,30 @@ class KnowledgeBase:
         return data
 
     def related_claims(self, claim: Claim, limit: int = 10) -> list[tuple[Claim, list[str]]]:
-        """Claims of other sources ranked by the search engine on this claim's text and terms."""
+        """Claims of other sources about the same subject: sharing a condition, mechanism,
+        intervention or outcome tag, most shared tags first, then as the search engine ranks them
+        on this claim's text and terms. The shared tags come with each (design tags never do).
+
+        A study design ("randomized controlled trial") says how a claim was found, not what it is
+        about: claims that shared only it were listed as related, so design never counts here.
+        """
+        mine = _subject_tags(claim)
+        if not mine:
+            return []
         request = EngineQuery(text=claim.text, parsed=ParsedQuery.of_words(claim.text),
-                              limit=limit * 3, facets=False,
+                              limit=limit * 5, facets=False,
                               expansions=self._expansions(claim.text))
         result = self.engine.search_claims(request)
-        mine = {t for ids in claim.tags.values() for t in ids}
-        found: list[tuple[Claim, list[str]]] = []
-        for hit in result.hits:
+        found: list[tuple[int, int, Claim, list[str]]] = []
+        for rank, hit in enumerate(result.hits):
             other = self.store.claim_by_id.get(hit.id)
             if other is None or other.source_id == claim.source_id:
                 continue
-            shared = sorted(mine & {t for ids in other.tags.values() for t in ids})
-            found.append((other, shared))
-            if len(found) >= limit:
-                break
-        return found
+            shared = sorted(mine & _subject_tags(other))
+            if shared:
+                found.append((-len(shared), rank, other, shared))
+        found.sort(key=lambda item: (item[0], item[1]))
+        return [(other, shared) for _, _, other, shared in found[:limit]]
 
     # --- search -----------------------------------------------------------------------
 
@@ -358,7 +366,40 @@ class KnowledgeBase:
             time_budget=self.settings.search_time_budget_s or None,
         )
         result = self.engine.search_claims(engine_query)
+        if result.suggestion and not self._suggestion_helps(engine_query, result, request.expand):
+            result = replace(result, suggestion=None)
         return self._page(request, result, expansions)
+
+    def _suggestion_helps(self, asked: EngineQuery, result: EngineResult, expand: bool) -> bool:
+        """Whether the respelled query matches better than the one typed.
+
+        The speller respells every word it does not know to the nearest index word, which for a
+        query about something the knowledge base does not hold is noise ("ketamine cures cancer"
+        -> "ketamine care center"). So the suggestion runs too, cheaply (one hit, no facets, no
+        time budget beyond the asked one), and is kept only when it matches where the typed
+        query matched nothing, or its best match has all of its content words and the typed
+        query's best match had no larger share of its own.
+        """
+        text = result.suggestion or ""
+        try:
+            parsed = grammar.parse(text, QUERY_FIELDS)
+        except BadQuery:
+            return False
+        trial = self.engine.search_claims(replace(
+            asked, text=text, parsed=parsed, offset=0, limit=1, facets=False, suggest=False,
+            expansions=self._expansions(parsed.positive_text()) if expand else ()))
+        if not trial.total:
+            return False
+        if not result.total:
+            return True
+
+        def share(r: EngineResult) -> float:
+            return r.best_coverage / r.content_words if r.content_words else 0.0
+
+        # Whole, and no worse: some claim has every content word of the respelled query, so a
+        # respelling that only swaps one unmatched word for another (2 of 3) is not offered;
+        # "ketamin" -> "ketamine" (the same stem, so an equal match) still is: it is the word.
+        return trial.best_coverage == trial.content_words and share(trial) >= share(result)
 
     def _page(self, request: SearchRequest, result: EngineResult,
               expansions: tuple[tuple[str, tuple[str, ...]], ...]) -> SearchPage:
@@ -395,6 +436,7 @@ class KnowledgeBase:
                                   "kind": vocab.get(t).kind if vocab.get(t) else ""}  # type: ignore[union-attr]
                                  for t, _ in expansions),
             did_you_mean=did_you_mean, partial=result.partial, year_levels=result.year_levels,
+            weak_match=result.weak,
         )
 
     @property
@@ -511,6 +553,14 @@ def check_numbers(request: SearchRequest, max_page_size: int) -> None:
         if value is not None and not low <= value <= high:
             shown = str(value) if len(str(value)) <= 20 else str(value)[:20] + "..."
             raise BadQuery(f"{name} must be between {low} and {high}, not {shown}")
+
+
+# Tag kinds that say what a claim is about; "design" says how it was studied (related_claims).
+SUBJECT_KINDS: tuple[str, ...] = ("condition", "mechanism", "intervention", "outcome")
+
+
+def _subject_tags(claim: Claim) -> set[str]:
+    return {t for kind in SUBJECT_KINDS for t in claim.tags.get(kind, ())}
 
 
 def _mesh(vocab: Vocabulary, term_id: str) -> str:

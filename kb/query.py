@@ -76,6 +76,15 @@ class EngineResult:
     year_levels: dict[int, dict[int | None, int]] = field(default_factory=dict)
     suggestion: str | None = None  # a respelled query when words are not in the index
     partial: bool = False  # the time budget ran out: total and facets count what was scored
+    # How strongly the best match covers the query (see WhooshEngine._coverage): the query's
+    # content words (positive word and phrase clauses), and the most of them any one match has.
+    content_words: int = 0
+    best_coverage: int = 0
+
+    @property
+    def weak(self) -> bool:
+        """Matches exist but none has more than half of the query's content words."""
+        return bool(self.total) and self.content_words > 0 and 2 * self.best_coverage <= self.content_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +125,9 @@ class SearchPage:
     did_you_mean: str | None = None
     partial: bool = False  # the time budget ran out: hits, total and facets cover part of the index
     year_levels: dict[int, dict[int | None, int]] = field(default_factory=dict)  # see EngineResult
+    # No claim matches more than half of the query's content words (EngineResult.weak): the
+    # hits are only the closest, and the page says so instead of implying an answer.
+    weak_match: bool = False
 
     @property
     def pages(self) -> int:
@@ -133,6 +145,7 @@ class SearchPage:
             "expanded_terms": list(self.expanded_terms),
             "did_you_mean": self.did_you_mean,
             "partial": self.partial,
+            "weak_match": self.weak_match,
             "hits": [hit.to_dict() for hit in self.hits],
             "facets": {kind: [{"id": v.id, "label": v.label, "count": v.count, "selected": v.selected}
                               for v in values] for kind, values in self.facets.items()},

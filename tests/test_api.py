@@ -69,3 +69,9 @@ def test_html_errors_are_pages(client):
     response = client.get("/sources/nobody1999")
     assert response.status_code == 404
     assert b"<html" in response.data
+
+
+def test_search_reports_a_weak_match(client):
+    weak = client.get("/api/v1/search?q=ketamine+cures+cancer").get_json()
+    assert weak["weak_match"] is True and weak["did_you_mean"] is None
+    assert client.get("/api/v1/search?q=ketamine").get_json()["weak_match"] is False

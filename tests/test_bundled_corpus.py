@@ -107,3 +107,38 @@ def test_unverified_identifiers_and_numbers_are_never_shown_as_fact(bundled):
 def test_evidence_sort_puts_systematic_reviews_first(bundled):
     page = bundled.search(SearchRequest(q="ketamine depression", sort="evidence", limit=10))
     assert page.hits[0].source["evidence_level"] == 1
+
+
+def test_a_question_the_corpus_cannot_answer_is_marked_weak(bundled):
+    page = bundled.search(SearchRequest(q="ketamine cures cancer"))
+    assert page.weak_match is True and page.did_you_mean is None
+    assert bundled.search(SearchRequest(q="ketamine depression")).weak_match is False
+    assert bundled.search(SearchRequest(q="ketamin depresion")).did_you_mean == "ketamine depression"
+
+
+def test_related_claims_never_rest_on_a_shared_design_alone(bundled):
+    subject = ("condition", "mechanism", "intervention", "outcome")
+    checked = 0
+    for claim in bundled.store.claims[::7]:
+        mine = {t for kind in subject for t in claim.tags.get(kind, ())}
+        for other, shared in bundled.related_claims(claim):
+            theirs = {t for kind in subject for t in other.tags.get(kind, ())}
+            assert shared and set(shared) <= mine & theirs, (claim.id, other.id)
+            checked += 1
+    assert checked
+
+
+def test_an_abbreviation_alone_surfaces_the_primary_studies(bundled):
+    # "TRD" used to rank the claims that spell "TRD" first (an FDA notice, guidelines, one trial's
+    # claims filling the page) and left Zarate 2006, the first randomised trial, far behind.
+    hits = bundled.search(SearchRequest(q="TRD", limit=10)).hits
+    sources = [hit.source["id"] for hit in hits]
+    assert "zarate2006randomized" in sources, sources
+    assert all(hit.source["evidence_level"] in (1, 2) for hit in hits), sources
+    assert len(set(sources)) >= 6  # no single study fills the page
+
+
+@pytest.mark.parametrize("query", ["PTSD", "esketamine", "midazolam"])
+def test_one_term_queries_keep_trials_and_reviews_on_top(bundled, query):
+    hits = bundled.search(SearchRequest(q=query, limit=10)).hits
+    assert sum(hit.source["evidence_level"] in (1, 2) for hit in hits) == 10

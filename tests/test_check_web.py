@@ -155,3 +155,39 @@ def test_responses_validate_against_the_openapi_schema(client):
         body = client.post("/api/v1/check", json={"text": text}).get_json()
         errors = [str(e) for e in validator.iter_errors(body)]
         assert not errors, (name, errors[:3])
+
+
+def test_reports_print_each_identifier_once_as_a_link(client, kb):
+    from kb.check.report import to_markdown
+
+    result = kb.check(CLAIM)
+    source = result.claims[0].evidence[0].source
+    assert source.doi  # feder2014efficacy carries a confirmed DOI
+    doi_link = f"https://doi.org/{source.doi}"
+    markdown = to_markdown(result)
+    footnote = next(line for line in markdown.splitlines() if line.startswith("[^kb"))
+    assert footnote.casefold().count(source.doi.casefold()) == 2  # link text and target, once
+    assert f"(https://doi.org/{source.doi})" in footnote
+    html = client.post("/check", data={"text": CLAIM}).get_data(as_text=True)
+    evidence = re.search(r'<span class="source">(.*?)</span>\s*(?:<span class="terms"|</li>)', html, re.DOTALL)
+    assert evidence
+    assert f'<a href="{doi_link}" rel="noopener">doi:{source.doi}</a>' in evidence.group(1)
+    assert evidence.group(1).casefold().count(source.doi.casefold()) == 2  # href and text, once
+    if source.pmid:
+        assert f"https://pubmed.ncbi.nlm.nih.gov/{source.pmid}/" in evidence.group(1)
+
+
+def test_identifier_links_are_encoded_and_escaped():
+    from kb.check.report import _footnote_text, source_reference
+    from kb.check.result import EvidenceSource
+
+    doi = '10.1/x)"<b>'
+    source = EvidenceSource(id="x2020y", doi=doi, pmid="123", title="T", year=2020,
+                            citation=f"A B. T. J. 2020. doi:{doi}", apa=None, authors="B",
+                            evidence_level=None, design=None)
+    ref = source_reference(source)
+    assert ref.text == "A B. T. J. 2020." and ref.doi_url == "https://doi.org/10.1/x%29%22%3Cb%3E"
+    assert ref.pubmed_url == "https://pubmed.ncbi.nlm.nih.gov/123/"
+    note = _footnote_text(source)
+    assert "<b>" not in note and "(https://doi.org/10.1/x%29%22%3Cb%3E)" in note
+    assert "[PMID: 123](https://pubmed.ncbi.nlm.nih.gov/123/)" in note

@@ -354,3 +354,11 @@ def test_static_css_shades_every_map_class_the_template_uses(client):
     for shade in range(1, 6):
         assert f".shade-{shade} " in css
     assert "@media (max-width" in css and ":focus-visible" in css
+
+
+def test_the_search_page_says_when_no_claim_matches_strongly(client):
+    weak = client.get("/search?q=ketamine+cures+cancer").data.decode()
+    assert "No claim matches all of this strongly; the closest are below" in weak
+    assert "Did you mean" not in weak
+    strong = client.get("/search?q=ketamine").data.decode()
+    assert "No claim matches all of this strongly" not in strong

@@ -115,3 +115,31 @@ def test_related_claims_come_from_other_sources(kb):
     claim = next(c for c in kb.claims_for("zarate2006randomized") if "TRD" in c.text)
     related = kb.related_claims(claim)
     assert related and all(other.source_id != "zarate2006randomized" for other, _ in related)
+
+
+def test_a_query_the_corpus_does_not_hold_is_a_weak_match_without_a_respelling(kb):
+    # "cures" and "cancer" are in no claim: the closest hits have only "ketamine" (1 of 3)
+    page = kb.search(SearchRequest(q="ketamine cures cancer"))
+    assert page.total and page.weak_match is True
+    assert page.did_you_mean is None  # no "ketamine care center": it would match no better
+    assert page.to_dict()["weak_match"] is True
+    assert kb.search(SearchRequest(q="ketamine")).weak_match is False
+    # a vocabulary term counts as matched when the claim is tagged with it (TRD, spelled out)
+    assert kb.search(SearchRequest(q="ketamine TRD")).weak_match is False
+
+
+def test_zero_matches_are_not_called_weak(kb):
+    page = kb.search(SearchRequest(q="xylophone"))
+    assert page.total == 0 and page.weak_match is False
+
+
+def test_related_claims_share_a_subject_never_only_a_design(kb):
+    from kb.knowledge_base import SUBJECT_KINDS
+
+    for claim in kb.store.claims[:40]:
+        mine = {t for kind in SUBJECT_KINDS for t in claim.tags.get(kind, ())}
+        for other, shared in kb.related_claims(claim):
+            theirs = {t for kind in SUBJECT_KINDS for t in other.tags.get(kind, ())}
+            assert shared and set(shared) == mine & theirs
+            designs = set(claim.tags.get("design", ()))
+            assert not designs & set(shared)  # a shared design is never given as the reason

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -114,12 +115,52 @@ def escape_markdown(text: str) -> str:
     return "\n".join(lines)
 
 
+def doi_url(doi: str) -> str:
+    """The resolver link of a DOI, percent-encoded so that no DOI can end a link or add to it."""
+    return "https://doi.org/" + quote(doi, safe="/")
+
+
+def pubmed_url(pmid: str) -> str:
+    return f"https://pubmed.ncbi.nlm.nih.gov/{quote(pmid, safe='')}/"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceReference:
+    """A source's citation without its identifiers, and each identifier once, with its link."""
+
+    text: str
+    doi: str | None
+    doi_url: str | None
+    pmid: str | None
+    pubmed_url: str | None
+
+
+def source_reference(source: EvidenceSource, apa: bool = False) -> SourceReference:
+    """Split a source's citation (Vancouver, or APA when *apa* and there is one) into its text and
+    its identifiers. The styles write the DOI into the citation ("doi:10.x", APA's
+    "https://doi.org/10.x") and reports added it again; taking it out of the text and showing it
+    once, as a link, prints each identifier once."""
+    text = source.apa if apa and source.apa else source.citation
+    for identifier, patterns in ((source.doi, (r"https?://(?:dx\.)?doi\.org/", r"doi:\s*")),
+                                 (source.pmid, (r"PMID:\s*",))):
+        if identifier:
+            for prefix in patterns:
+                text = re.sub(rf"\s*{prefix}{re.escape(identifier)}\.?", "", text, flags=re.IGNORECASE)
+    return SourceReference(
+        text=text.strip(), doi=source.doi, doi_url=doi_url(source.doi) if source.doi else None,
+        pmid=source.pmid, pubmed_url=pubmed_url(source.pmid) if source.pmid else None)
+
+
 def _footnote_text(source: EvidenceSource) -> str:
-    # The citation style may already carry the DOI; never print it twice.
-    doi = f" doi:{source.doi}" if source.doi and source.doi.casefold() not in source.citation.casefold() else ""
-    pmid = f" PMID: {source.pmid}" if source.pmid and source.pmid not in source.citation else ""
-    # Sources can come from imports and the write API: their text is escaped like the article's.
-    return escape_markdown(f"{source.citation}{doi}{pmid}")
+    ref = source_reference(source)
+    # Sources can come from imports and the write API: their text is escaped like the article's;
+    # link targets are percent-encoded (doi_url), so they cannot close the link early.
+    parts = [escape_markdown(ref.text)]
+    if ref.doi and ref.doi_url:
+        parts.append(f"[doi:{escape_markdown(ref.doi)}]({ref.doi_url})")
+    if ref.pmid and ref.pubmed_url:
+        parts.append(f"[PMID: {escape_markdown(ref.pmid)}]({ref.pubmed_url})")
+    return " ".join(p for p in parts if p)
 
 
 def to_markdown(result: CheckResult) -> str:
@@ -203,7 +244,8 @@ def _environment() -> Environment:
 
 def report_context(result: CheckResult) -> dict[str, object]:
     """What the report templates need: the result, its blocks and the labels."""
-    return {"result": result, "blocks": blocks(result), "labels": VERDICT_LABELS, "verdicts": VERDICTS}
+    return {"result": result, "blocks": blocks(result), "labels": VERDICT_LABELS, "verdicts": VERDICTS,
+            "source_reference": source_reference}
 
 
 def to_html(result: CheckResult) -> str:

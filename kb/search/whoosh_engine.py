@@ -229,6 +229,7 @@ class WhooshEngine:
                            "ketamine")
         # Alternatives are ranked by how many of them match (coordination, as Whoosh's OrGroup).
         optional = list(parts["should"])
+        one_term = _one_term(q)
         for term_id, phrases in q.expansions:
             options: list[query.Query] = []
             if tag_field is not None:
@@ -236,6 +237,14 @@ class WhooshEngine:
                 # the *_all fields), so one term look-up per kind stands for every synonym and
                 # narrower term; positional phrase matching over each synonym cost up to seconds.
                 options.extend(query.Term(f"{kind}_all", term_id, boost=2.0) for kind in TAG_KINDS)
+                if one_term:
+                    # A query that is one vocabulary term ("TRD") asks for the studies about it.
+                    # The tag scores every tagged claim alike, so the literal word decided the
+                    # order, and a title that spells the abbreviation (one source's claims)
+                    # outranked the trials whose titles spell the term out ("... in
+                    # treatment-resistant major depression"). The synonyms are matched in the
+                    # title too, as the word itself is: a handful of phrases over one short field.
+                    options.extend(_spelled_out(phrases))
             else:
                 for phrase in phrases:
                     words = [t.text for t in _STEMMED(phrase)]
@@ -357,12 +366,18 @@ class WhooshEngine:
         results = collector.results()
         ranked: list[tuple[object, int]] = list(results.top_n)
         if sortedby is None and text_query is not None:
+            one_term = ids is self._claim_ids and _one_term(q)
             levels = self._claim_levels if facets or ids is self._claim_ids else self._source_levels
             # Relevance leans to stronger evidence: a mild prior by evidence level (x1.15 for
             # level 1 down to x1 for unranked), so a trial outranks an opinion piece that says
             # the same words, while a much better textual match still wins.
-            prior_ranked = sorted(((float(score) * _prior(levels[docnum]), docnum)  # type: ignore[arg-type]
+            # A one-term query asks which studies are about the term; every tagged claim
+            # matches it alike, so the evidence level weighs more (TERM_EVIDENCE_PRIOR).
+            strength = TERM_EVIDENCE_PRIOR if one_term else EVIDENCE_PRIOR
+            prior_ranked = sorted(((float(score) * _prior(levels[docnum], strength), docnum)  # type: ignore[arg-type]
                                    for score, docnum in ranked), key=lambda pair: (-pair[0], pair[1]))
+            if one_term:
+                prior_ranked = self._spread_sources(prior_ranked)
             ranked = list(prior_ranked)
         total = len(ranked)
         matched = {docnum for _, docnum in ranked} if facets else None
@@ -393,9 +408,28 @@ class WhooshEngine:
             for (year, level), count in level_counter.items():
                 year_levels.setdefault(year, {})[None if level == UNRANKED_LEVEL else level] = count
         suggestion = self._suggest(searcher, q.text) if q.suggest and q.text.strip() else None
+        content, best = (_coverage(q, ranked, results.docterms) if text_query is not None
+                         else (0, 0))
         return EngineResult(total=total, hits=tuple(hits), facets=facet_counts, years=years,
                             year_levels=year_levels,
-                            suggestion=suggestion, partial=partial)
+                            suggestion=suggestion, partial=partial,
+                            content_words=content, best_coverage=best)
+
+    def _spread_sources(self, ranked: list[tuple[float, int]]) -> list[tuple[float, int]]:
+        """Each further claim of a source already ranked counts SOURCE_REPEAT_DECAY less.
+
+        For a one-term query ("TRD") every tagged claim of a study about the term matches
+        alike, so the first page filled with one trial's claims and left other primary studies
+        (Zarate 2006, the first randomised trial in TRD) past it. Scores only shrink, so the
+        order within a source and the best claim of each source are unchanged.
+        """
+        seen: Counter[str] = Counter()
+        spread: list[tuple[float, int]] = []
+        for score, docnum in ranked:
+            source_id = self._claims[docnum].source_id
+            spread.append((score * SOURCE_REPEAT_DECAY ** seen[source_id], docnum))
+            seen[source_id] += 1
+        return sorted(spread, key=lambda pair: (-pair[0], pair[1]))
 
     def _suggest(self, searcher: object, text: str) -> str | None:
         """Respell words that are not in the index; None when every word is known."""
@@ -412,7 +446,11 @@ class WhooshEngine:
             if not re.fullmatch(r"[^\W\d_]{4,}", word) or reader.frequency("spell", word) > 0:
                 out.append(token)
                 continue
-            suggestions = searcher.suggest("spell", word, limit=1, maxdist=2, prefix=1)
+            # Two edits turn most short words into some other word ("cures" -> "care",
+            # "cancer" -> "center"): a respelling of a word the index lacks on purpose, not a
+            # typo. Short words get one edit, words of 8 letters or more two.
+            maxdist = 1 if len(word) < 8 else 2
+            suggestions = searcher.suggest("spell", word, limit=1, maxdist=maxdist, prefix=1)
             if suggestions and suggestions[0] != word:
                 out.append(suggestions[0])
                 changed = True
@@ -445,6 +483,87 @@ class _DeadlineCollector(collectors.WrappingCollector):  # type: ignore[misc]
         return found
 
 
+SOURCE_REPEAT_DECAY = 0.7  # a one-term query's score factor per claim of a source ranked before
+
+
+def _one_term(q: EngineQuery) -> bool:
+    """Whether the query is one vocabulary term: one positive clause, expanded to one term."""
+    parsed = q.parsed if q.parsed is not None else grammar.parse(q.text)
+    return len(parsed.positive) == 1 and len(q.expansions) == 1
+
+
+# A one-term query's synonyms in the claim text and in its source's title (_spelled_out): the
+# text as the typed word's own text weight (CLAIM_FIELD_BOOSTS), the title at twice the word's.
+TERM_TEXT_BOOST = 3.0
+TERM_TITLE_BOOST = 2.0
+
+
+def _spelled_out(phrases: Sequence[str]) -> list[query.Query]:
+    """A one-term query's synonyms in the claim text and in its source title, as if each were
+    the word typed: "TRD" finds "... in treatment-resistant depression" as it finds "TRD".
+
+    Each field is scored by its best synonym: a title that spells the term out ("nonpsychotic
+    treatment-resistant major depression") matches several overlapping synonyms, and summing
+    them would rank it by how many synonyms the vocabulary lists. The boosts are divided by
+    EXPANSION_BOOST because these sit inside the expansion's Or, which that boost scales.
+    """
+    found: list[query.Query] = []
+    for name, boost in (("text", TERM_TEXT_BOOST), ("title", TERM_TITLE_BOOST)):
+        options: list[query.Query] = []
+        for phrase in phrases:
+            words = [t.text for t in _STEMMED(phrase)]
+            if len(words) == 1:
+                options.append(query.Term(name, words[0]))
+            elif words:
+                options.append(query.Phrase(name, words))
+        if options:
+            found.append(query.DisjunctionMax(options, boost=boost / EXPANSION_BOOST))
+    return found
+
+
+_WORD_FIELDS = frozenset({"text", "terms", "title"})
+
+
+def _coverage(q: EngineQuery, ranked: Sequence[tuple[object, int]],
+              docterms: dict[int, list[tuple[str, object]]]) -> tuple[int, int]:
+    """(content words of the query, the most of them any one match has), for EngineResult.weak.
+
+    Content words are the positive word and phrase clauses with an index word (stop words
+    drop out); a phrase counts as one. A match has a clause when it matched all of the
+    clause's stems in the claim, its title or its tag labels, or when the clause is (part of) a
+    vocabulary term the query was expanded with and the match carries that tag: "TRD" is had
+    by a claim tagged treatment-resistant depression. Prefix and fuzzy clauses are left out:
+    what they stand for is only known after expansion. Scanning stops at the first match that
+    has every clause, so a strong query costs one document; a weak one scans every match, which
+    TermsCollector has already gathered.
+    """
+    parsed = q.parsed if q.parsed is not None else grammar.parse(q.text)
+    clauses = [frozenset(t.text for t in _STEMMED(c.text)) for c in parsed.positive
+               if c.kind in ("word", "phrase")]
+    clauses = [c for c in clauses if c]
+    if not clauses:
+        return 0, 0
+    expansion_stems = {term_id: frozenset(t.text for p in phrases for t in _STEMMED(p))
+                       for term_id, phrases in q.expansions}
+    tag_fields = {f"{kind}_all" for kind in TAG_KINDS}
+    best = 0
+    for _, docnum in ranked:
+        stems: set[str] = set()
+        tags: set[str] = set()
+        for field_name, term in docterms.get(docnum) or ():
+            if field_name in _WORD_FIELDS:
+                stems.add(_as_str(term))
+            elif field_name in tag_fields:
+                tags.add(_as_str(term))
+        had = sum(1 for clause in clauses
+                  if clause <= stems or any(clause <= expansion_stems.get(t, frozenset())
+                                            for t in tags))
+        best = max(best, had)
+        if best == len(clauses):
+            break
+    return len(clauses), best
+
+
 def _sort_facets(sort: str, scored: bool) -> object:
     from whoosh import sorting
 
@@ -461,9 +580,12 @@ def _sort_facets(sort: str, scored: bool) -> object:
 EVIDENCE_PRIOR = 0.15  # the strongest level's score multiplier minus one
 
 
-def _prior(level: int) -> float:
-    """Score multiplier for an evidence level: 1 + EVIDENCE_PRIOR for level 1, 1 for unranked."""
-    return 1.0 + EVIDENCE_PRIOR * max(0, UNRANKED_LEVEL - level) / (UNRANKED_LEVEL - 1)
+TERM_EVIDENCE_PRIOR = 1.0  # the same for a query that is one vocabulary term (_one_term)
+
+
+def _prior(level: int, strength: float = EVIDENCE_PRIOR) -> float:
+    """Score multiplier for an evidence level: 1 + *strength* for level 1, 1 for unranked."""
+    return 1.0 + strength * max(0, UNRANKED_LEVEL - level) / (UNRANKED_LEVEL - 1)
 
 
 def _score(value: object) -> float:

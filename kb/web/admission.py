@@ -32,7 +32,8 @@ from kb.config import Settings
 from kb.web.errors import error_response
 
 # (rule, method) of the requests that run a search or the checker.
-SEARCHES = {("/api/v1/search", "GET"), ("/search", "GET"), ("/", "GET"), ("/search.atom", "GET")}
+SEARCHES = {("/api/v1/search", "GET"), ("/search", "GET"), ("/", "GET"), ("/search.atom", "GET"),
+            ("/api/v1/consensus", "GET")}
 CHECKS = {("/api/v1/check", "POST"), ("/check", "POST")}
 RETRY_AFTER_S = 1
 

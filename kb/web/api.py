@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from kb.consensus import consensus as weigh_consensus
 from kb.exports import EXPORT_FORMATS
 from kb.responses import (
     _int,
@@ -43,6 +44,14 @@ def search() -> Response:
     """Claims matching q and the filters, each with its source; facet counts over all matches."""
     kb = knowledge_base()
     return jsonify(search_body(kb, search_request(_params(), kb.settings.page_size)))
+
+
+@bp.get("/consensus")
+def consensus() -> Response:
+    """What the relevant claims say about the question q, weighed by evidence (kb.consensus)."""
+    kb = knowledge_base()
+    result = weigh_consensus(kb, search_request(_params(), kb.settings.page_size))
+    return jsonify({"ok": True, **result.to_dict()})
 
 
 @bp.get("/suggest")
@@ -141,6 +150,19 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
                                   "FirstHitExport": {"operationId": "exportSource", "parameters": {
                                       "source_id": "$response.body#/hits/0/source/id"}},
                               }},
+                      **error_responses(400, 429, 503)},
+    }},
+    "/api/v1/consensus": {"get": {
+        "operationId": "consensus", "summary": "A consensus weighed by evidence",
+        "description": "The claims relevant to the question q split by stance (supports, limits, "
+                       "contradicts): one vote per source per stance, weighted by evidence level "
+                       "(1 = strongest: weight 5 ... levels 6-8: 1) times a sample-size factor "
+                       "(log10(n)/2 within 0.5..2; 1 when none is stated), with the strongest "
+                       "studies. enough is false when fewer than min_sources sources answer it. "
+                       "The search filters narrow the claims considered.",
+        "parameters": _SEARCH_PARAMS[:7] + [{"$ref": f"#/components/parameters/{name}"}
+                                            for name in ("year_from", "year_to", "expand")],
+        "responses": {"200": json_response("The weighed tallies.", ref("Consensus")),
                       **error_responses(400, 429, 503)},
     }},
     "/api/v1/suggest": {"get": {

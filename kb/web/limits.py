@@ -27,7 +27,8 @@ from kb.web.errors import error_response
 
 # (scope, rules, methods, what a refused client was doing) per bucket.
 CHECK_RULES = ("/api/v1/check", "/check")
-SEARCH_RULES = ("/api/v1/search", "/search", "/", "/search.atom")  # a feed poll is a search
+SEARCH_RULES = ("/api/v1/search", "/search", "/", "/search.atom",  # a feed poll is a search
+                "/api/v1/consensus")  # a consensus runs a search
 _WHAT = {"check": "article checks", "search": "searches"}
 
 

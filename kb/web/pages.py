@@ -18,6 +18,7 @@ from flask import Blueprint, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from kb import citations
+from kb.consensus import WEIGHING, Consensus, consensus, is_question
 from kb.errors import BadQuery
 from kb.exports import EXPORT_FORMATS
 from kb.knowledge_base import KnowledgeBase, check_numbers
@@ -184,12 +185,37 @@ def search() -> ResponseReturnValue:
     context: dict[str, Any] = {"page": page, "error": error, "state": state, "q": state.get("q")}
     if page is not None:
         context.update(_results_context(kb, page, state))
+        context["consensus"] = consensus_bar(kb, args, state.get("q"))
     else:
         context.update(_home_context(kb))
     html = render_template("search.html", **context)
     if page is not None and not error:
         _RENDERED.put(key, html, kb.settings.search_cache_size)
     return html, 400 if error else 200
+
+
+def consensus_bar(kb: KnowledgeBase, args: Mapping[str, Sequence[str]], q: str) -> dict[str, Any] | None:
+    """The consensus bar for a question (kb.consensus): segments as SVG geometry, no script.
+
+    None when the query is no question (see kb.consensus.is_question) or cannot be weighed.
+    """
+    if not is_question(q):
+        return None
+    try:
+        found: Consensus = consensus(kb, search_request(args, kb.settings.page_size))
+    except BadQuery:
+        return None
+    segments, x = [], 0.0
+    for tally in found.tallies:
+        width = tally.share * 100
+        if tally.sources:
+            segments.append({"stance": tally.stance, "x": round(x, 2), "width": round(width, 2),
+                             "percent": round(width), "sources": tally.sources,
+                             "weight": round(tally.weight, 1)})
+        x += width
+    return {"result": found, "segments": segments, "weighing": WEIGHING,
+            "tallies": [{"stance": t.stance, "sources": t.sources, "weight": round(t.weight, 1),
+                         "percent": round(t.share * 100)} for t in found.tallies]}
 
 
 def run_search(kb: KnowledgeBase, args: Mapping[str, Sequence[str]], *, everything: bool = False,
