@@ -41,11 +41,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kb.build import build  # noqa: E402
 from kb.check import check_article  # noqa: E402
 from kb.check.result import VERDICTS, CheckResult, SentenceResult  # noqa: E402
 from kb.config import Settings  # noqa: E402
 from kb.knowledge_base import KnowledgeBase  # noqa: E402
+from kb.server import ensure_index  # noqa: E402
 
 SHORT = {"supported": "sup", "partly_supported": "part", "contradicted": "contra", "unsupported": "unsup"}
 MIN_OVERLAP = 0.6  # share of a labelled sentence's words a checker unit must hold to match it
@@ -214,10 +214,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kb-article-bench-") as scratch:
         index_dir = args.index_dir or Path(scratch) / "index"
         settings = Settings(corpus_dir=args.corpus_dir, index_dir=index_dir)
-        if not (index_dir / "CURRENT").exists():
-            started = time.perf_counter()
-            build(settings)
-            print(f"built the index in {time.perf_counter() - started:.1f} s")
+        ensure_index(settings)  # builds when missing or stale, else reuses --index-dir
         kb = KnowledgeBase.open(settings)
         try:
             outcomes, seconds = run(kb, args.data, labels)

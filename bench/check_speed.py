@@ -24,10 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kb.build import build  # noqa: E402
 from kb.check.segment import segment  # noqa: E402
 from kb.config import Settings  # noqa: E402
 from kb.knowledge_base import KnowledgeBase  # noqa: E402
+from kb.server import ensure_index  # noqa: E402
 
 TEMPLATES = (
     "A single dose of {i} improved {c} within a day in a placebo-controlled trial [1].",
@@ -87,10 +87,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kb-check-bench-") as scratch:
         index_dir = args.index_dir or Path(scratch) / "index"
         settings = Settings(corpus_dir=args.corpus_dir, index_dir=index_dir)
-        if not (index_dir / "CURRENT").exists():
-            started = time.perf_counter()
-            build(settings)
-            print(f"built the index in {time.perf_counter() - started:.2f} s")
+        ensure_index(settings)  # builds when missing or stale, else reuses --index-dir
         kb = KnowledgeBase.open(settings)
         text = args.article.read_text(encoding="utf-8") if args.article else generate(kb, args.words)
         print(f"article: {len(text.split())} words, {len(text.encode('utf-8')):,} bytes; corpus: "
