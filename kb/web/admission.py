@@ -44,7 +44,6 @@ class Refused(HTTPException):
     def __init__(self, message: str, status: int, retry_after: int = RETRY_AFTER_S) -> None:
         super().__init__(message)
         self.code = status
-        self.status = status  # code, typed as int (HTTPException's is optional)
         self.message = message
         self.retry_after = retry_after
 
@@ -175,7 +174,7 @@ def install_admission(app: Flask, settings: Settings) -> Admission | None:
 
     @app.errorhandler(Refused)
     def refused(error: Refused) -> tuple[Response | str, int, dict[str, str]]:
-        body, status = error_response(error.message, error.status)
+        body, status = error_response(error.message, error.code or 503)
         return body, status, {"Retry-After": str(error.retry_after)}
 
     return admission
