@@ -49,7 +49,7 @@ from kb.store import STORE_FILE, Store, order_for_index
 
 # Bump whenever the engine schema, the store or the manifest changes meaningfully.
 # 2: the manifest lists every file of the build with its size and SHA-256.
-SCHEMA_VERSION = 3  # 3: sources carry notices; claims index a `retracted` field
+SCHEMA_VERSION = 4  # 4: claim search arrays (search-*.npz); 3: notices, `retracted`
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
 BUILDS = "builds"

@@ -58,6 +58,19 @@ def test_save_load_round_trip_and_top(tmp_path: Path):
     assert top(loaded.score(loaded.query_terms("epsilon")), 10) == []
 
 
+def test_a_shared_text_counts_as_often_as_the_records_it_stands_for():
+    # One title shared by three claims scores as three copies of it would, stored once.
+    shared = ImpactIndex.build(["ketamine trial", "placebo"], multiplicity=[3, 1], idf="classic")
+    copies = ImpactIndex.build(["ketamine trial"] * 3 + ["placebo"], idf="classic")
+    query = shared.query_terms("ketamine")
+    assert shared.score(query)[0] == pytest.approx(copies.score(query)[0], rel=1e-5)
+    assert copies.score(query)[0] == pytest.approx(
+        (1 + math.log(4 / 4)) * (K1 + 1) / (1 + K1 * (1 - B + B * 2 / 1.75)), rel=1e-5)
+    # Texts that stand for no record (sources without claims) build, and weigh nothing.
+    empty = ImpactIndex.build(["a title"], multiplicity=[0], idf="classic")
+    assert not empty.score(empty.query_terms("title")).any()
+
+
 def test_ties_keep_document_order():
     index = ImpactIndex.build(["same words", "same words", "same words"])
     assert [n for n, _ in top(index.score(index.query_terms("same")), 3)] == [0, 1, 2]

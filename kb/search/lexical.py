@@ -42,8 +42,17 @@ class ImpactIndex:
         self.size = size  # number of documents
 
     @classmethod
-    def build(cls, texts: Iterable[str], k1: float = K1, b: float = B) -> ImpactIndex:
-        """Analyse and index *texts*; document numbers are their positions."""
+    def build(cls, texts: Iterable[str], k1: float = K1, b: float = B,
+              multiplicity: Sequence[int] | None = None, idf: str = "bm25") -> ImpactIndex:
+        """Analyse and index *texts*; document numbers are their positions.
+
+        *multiplicity* says how many records each text stands for (a source title shared by its
+        claims, one tag set shared by many claims): document frequencies and the average length
+        count each text that many times, so the impacts are those of the records themselves,
+        while each text is analysed and stored once. *idf* "bm25" is Okapi's
+        log(1 + (N - df + 0.5) / (df + 0.5)); "classic" is 1 + log(N / (df + 1)), Whoosh's and
+        Lucene's classic, which keeps a word that most documents hold worth about one.
+        """
         postings: dict[str, list[tuple[int, int]]] = {}
         lengths: list[int] = []
         for number, text in enumerate(texts):
@@ -53,7 +62,11 @@ class ImpactIndex:
                 postings.setdefault(word, []).append((number, count))
         size = len(lengths)
         length = np.asarray(lengths, dtype=np.float32)
-        average = float(length.mean()) if size and length.mean() > 0 else 1.0
+        weight = (np.asarray(multiplicity, dtype=np.float64) if multiplicity is not None
+                  else np.ones(size, dtype=np.float64))
+        records = float(weight.sum())
+        average = float((length * weight).sum() / records) if records else 0.0
+        average = average if average > 0 else 1.0
         norm = k1 * (1.0 - b + b * length / average)  # per document
         terms: dict[str, int] = {}
         starts = np.zeros(len(postings) + 1, dtype=np.int64)
@@ -66,10 +79,14 @@ class ImpactIndex:
             numbers = np.fromiter((d for d, _ in plist), dtype=np.int32, count=len(plist))
             counts = np.fromiter((c for _, c in plist), dtype=np.float32, count=len(plist))
             df = len(plist)
-            idf = math.log(1.0 + (size - df + 0.5) / (df + 0.5))
+            dfr = float(weight[numbers].sum()) if multiplicity is not None else float(df)
+            if idf == "classic":  # texts that stand for no record (a source without claims) weigh 0
+                idf_value = 1.0 + math.log(records / (dfr + 1.0)) if records > 0 else 0.0
+            else:
+                idf_value = math.log(1.0 + (records - dfr + 0.5) / (dfr + 0.5))
             end = cursor + df
             docs[cursor:end] = numbers
-            impacts[cursor:end] = idf * counts * (k1 + 1.0) / (counts + norm[numbers])
+            impacts[cursor:end] = idf_value * counts * (k1 + 1.0) / (counts + norm[numbers])
             cursor = end
             starts[row + 1] = end
         return cls(terms, starts, docs, impacts, size)
@@ -109,6 +126,14 @@ class ImpactIndex:
             return np.zeros(self.size, dtype=np.float32)
         return np.bincount(np.concatenate(parts_docs), weights=np.concatenate(parts_impacts),
                            minlength=self.size).astype(np.float32)
+
+    def postings(self, word: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+        """The documents that hold *word* and its impact in each (empty arrays when none)."""
+        row = self.terms.get(word)
+        if row is None:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        start, end = self.starts[row], self.starts[row + 1]
+        return self.docs[start:end], self.impacts[start:end]
 
     def document_frequency(self, word: str) -> int:
         row = self.terms.get(word)

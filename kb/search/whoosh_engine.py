@@ -10,6 +10,7 @@ evidence.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import threading
 import time
@@ -17,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 from whoosh import collectors, highlight, index, query, scoring
 from whoosh.analysis import (
     CharsetFilter,
@@ -31,8 +33,9 @@ from whoosh.support.charset import accent_map
 from kb.errors import BadQuery
 from kb.models import TAG_KINDS, Claim, Source
 from kb.query import EngineHit, EngineQuery, EngineResult
-from kb.search import MatchSignals, grammar, matchindex
+from kb.search import MatchSignals, array_search, claimindex, grammar, matchindex
 from kb.search import semantic as semantic_module
+from kb.search.analysis import index_terms
 from kb.vocabulary import Vocabulary
 
 CLAIMS = "claims"
@@ -51,6 +54,11 @@ _PLAIN = RegexTokenizer(_TOKENS) | LowercaseFilter() | CharsetFilter(accent_map)
 CLAIM_FIELD_BOOSTS = {"text": 3.0, "terms": 1.2, "title": 1.0}
 SOURCE_FIELD_BOOSTS = {"title": 2.0, "text": 1.0, "terms": 1.0}
 EXPANSION_BOOST = 0.6  # weight of a query term's synonyms and of its tag, relative to the words
+
+# From this many claims, claim searches run over the build's arrays (kb.search.array_search):
+# Whoosh scores each match in Python, which is exact and quick for a few thousand claims but took
+# seconds a search past a few hundred thousand. KB_ARRAY_SEARCH_FROM overrides it (0: always).
+ARRAY_SEARCH_FROM = 20_000
 
 
 def claim_schema() -> Schema:
@@ -84,8 +92,7 @@ def source_schema() -> Schema:
     )
 
 
-def _terms_text(tags: dict[str, tuple[str, ...]], vocabulary: Vocabulary) -> str:
-    return " ; ".join(p for ids in tags.values() for tid in ids for p in vocabulary.phrases(tid))
+_terms_text = claimindex.terms_text
 
 
 def _with_ancestors(ids: Iterable[str], vocabulary: Vocabulary) -> str:
@@ -105,6 +112,7 @@ def write(build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim],
     if semantic is None:
         semantic = semantic_module.requested()
     matchindex.write(build_dir, sources, claims, semantic=semantic)
+    claimindex.write(build_dir, sources, claims, vocabulary)
     by_id = {source.id: source for source in sources}
     claims_ix = index.create_in(str(build_dir), claim_schema(), indexname=CLAIMS)
     # Several writer processes do not pay on 2 cores with this document size; one big buffer does.
@@ -163,6 +171,12 @@ class WhooshEngine:
         self._match_lock = threading.Lock()
         self._check_order(self._claims_ix, self._claim_ids)
         self._check_order(self._sources_ix, self._source_ids)
+        threshold = int(os.environ.get("KB_ARRAY_SEARCH_FROM", ARRAY_SEARCH_FROM))
+        self._arrays: claimindex.ClaimIndex | None = None
+        if len(claims) >= threshold and all((build_dir / f).is_file() for f in claimindex.FILES):
+            self._arrays = claimindex.ClaimIndex(build_dir)
+        self._source_position = {source_id: n for n, source_id in enumerate(self._source_ids)}
+        self._source_title = {source.id: source.title for source in sources}
 
     @staticmethod
     def _check_order(ix: index.Index, ids: list[str]) -> None:
@@ -276,12 +290,33 @@ class WhooshEngine:
                 per_field.append(query.Term(name, words[0], boost=boost) if len(words) == 1
                                  else query.Phrase(name, words, boost=boost))
             return query.Or(per_field)
+        expanded = self._expand(reader, clause, boosts, limits)
+        if expanded is None:
+            return None
+        for name, boost in boosts.items():
+            per_field.extend(query.Term(name, term, boost=boost) for term in sorted(expanded[name]))
+        plain = [t.text for t in _PLAIN(clause.text)]
+        if len(plain) > 1:  # "nmda-rec*": the words before the prefix are ordinary words
+            for name, boost in boosts.items():
+                per_field.extend(query.Term(name, t.text, boost=boost)
+                                 for t in _STEMMED(" ".join(plain[:-1])))
+        return query.Or(per_field) if per_field else query.NullQuery
+
+    @staticmethod
+    def _expand(reader: object, clause: grammar.Clause, fields: Iterable[str],
+                limits: grammar.QueryLimits) -> dict[str, set[str]] | None:
+        """A prefix or fuzzy clause's index words in each field, or None when it has no word.
+
+        Expanded against this index's own word lists, so the cost is the number of words it
+        stands for; past ``limits.max_expansion`` the query is refused rather than run.
+        """
         plain = [t.text for t in _PLAIN(clause.text)]
         if not plain:
             return None
         word = plain[-1]
         stems = [t.text for t in _STEMMED(word)] or [word]
-        for name, boost in boosts.items():
+        words: dict[str, set[str]] = {}
+        for name in fields:
             found: set[str] = set()
             for candidate in dict.fromkeys((word, stems[-1])):
                 if clause.kind == "prefix":
@@ -297,12 +332,8 @@ class WhooshEngine:
                                    "words in the index: type more letters"
                                    + (" or allow fewer typos" if clause.kind == "fuzzy" else "")
                                    + ", for example: ketam*")
-            per_field.extend(query.Term(name, term, boost=boost) for term in sorted(found))
-        if len(plain) > 1:  # "nmda-rec*": the words before the prefix are ordinary words
-            for name, boost in boosts.items():
-                per_field.extend(query.Term(name, t.text, boost=boost)
-                                 for t in _STEMMED(" ".join(plain[:-1])))
-        return query.Or(per_field) if per_field else query.NullQuery
+            words[name] = found
+        return words
 
     def _filter(self, q: EngineQuery, claims: bool) -> query.Query | None:
         parts: list[query.Query] = []
@@ -328,9 +359,44 @@ class WhooshEngine:
 
     def search_claims(self, q: EngineQuery) -> EngineResult:
         searcher = self._searcher(self._claims_ix, CLAIMS)
+        if self._arrays is not None:
+            return self._search_arrays(searcher, q, self._arrays)
         text_query = self._text_query(searcher, q, CLAIM_FIELD_BOOSTS, "tags")
         filter_query = self._filter(q, claims=True)
         return self._run(searcher, text_query, filter_query, q, self._claim_ids, facets=q.facets)
+
+    def _search_arrays(self, searcher: object, q: EngineQuery,
+                       arrays: claimindex.ClaimIndex) -> EngineResult:
+        """The claim search over the build's arrays; Whoosh expands words and finds phrases."""
+        from whoosh.searching import Searcher
+
+        assert isinstance(searcher, Searcher)
+        parsed = q.parsed if q.parsed is not None else grammar.parse(q.text)
+        reader = searcher.reader()
+
+        def expand(clause: grammar.Clause) -> set[str] | None:
+            found = self._expand(reader, clause, CLAIM_FIELD_BOOSTS, parsed.limits)
+            return None if found is None else set().union(*found.values())
+
+        def phrase_claims(text: str) -> claimindex.Ints:
+            words = [t.text for t in _STEMMED(text)]
+            phrase = query.Or([query.Phrase(name, words) for name in CLAIM_FIELD_BOOSTS])
+            return np.fromiter(phrase.docs(searcher), dtype=np.int32)
+
+        result = array_search.search(arrays, q, parsed, expand, phrase_claims, self._source_position,
+                                     arrays.claim_source, _one_term(q), _prior_array,
+                                     SOURCE_REPEAT_DECAY, self._doc_words)
+        hits = tuple(EngineHit(id=self._claim_ids[hit.docnum], score=_score(hit.score),
+                               highlight=highlight_html(self._claim_texts[hit.docnum], hit.stems),
+                               terms=hit.stems) for hit in result.hits)
+        suggestion = self._suggest(searcher, q.text) if q.suggest and q.text.strip() else None
+        return EngineResult(total=result.total, hits=hits, facets=result.facets, years=result.years,
+                            year_levels=result.year_levels, suggestion=suggestion,
+                            content_words=result.content_words, best_coverage=result.best_coverage)
+
+    def _doc_words(self, docnum: int) -> set[str]:
+        claim = self._claims[docnum]
+        return set(index_terms(f"{claim.text}\n{self._source_title.get(claim.source_id, '')}"))
 
     def search_sources(self, q: EngineQuery) -> EngineResult:
         searcher = self._searcher(self._sources_ix, SOURCES)
@@ -581,6 +647,13 @@ EVIDENCE_PRIOR = 0.15  # the strongest level's score multiplier minus one
 
 
 TERM_EVIDENCE_PRIOR = 1.0  # the same for a query that is one vocabulary term (_one_term)
+
+
+def _prior_array(levels: np.ndarray, one_term: bool) -> np.ndarray:
+    """_prior over an array of levels, for the array search."""
+    strength = TERM_EVIDENCE_PRIOR if one_term else EVIDENCE_PRIOR
+    steps = np.maximum(0, UNRANKED_LEVEL - levels.astype(np.float32))
+    return (1.0 + strength * steps / (UNRANKED_LEVEL - 1)).astype(np.float32)
 
 
 def _prior(level: int, strength: float = EVIDENCE_PRIOR) -> float:
