@@ -6,9 +6,11 @@ exactly), refuse the same bad queries, and rank close to Whoosh.
 """
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
+from kb.build import build
 from kb.config import Settings
 from kb.errors import BadQuery
 from kb.knowledge_base import KnowledgeBase
@@ -29,13 +31,19 @@ REQUESTS = [SearchRequest(q=q) for q in QUERIES] + [
 ]
 
 
-@pytest.fixture(scope="module")
-def arrays(kb: KnowledgeBase, settings: Settings) -> Iterator[KnowledgeBase]:
-    """The same build opened with the array search on (the session's kb scores with Whoosh)."""
+@pytest.fixture(scope="module", params=["full", "slim"])
+def arrays(request: pytest.FixtureRequest, kb: KnowledgeBase, settings: Settings,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBase]:
+    """The array search over the session's build ("full": the Whoosh claims index a small
+    knowledge base has), and over a build made as a large one is ("slim")."""
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("KB_ARRAY_SEARCH_FROM", "0")
+    if request.param == "slim":
+        settings = replace(settings, index_dir=tmp_path_factory.mktemp("slim") / "index")
+        build(settings)
     opened = KnowledgeBase.open(settings)
     monkeypatch.undo()
+    assert opened.engine._slim is (request.param == "slim")  # type: ignore[attr-defined]
     yield opened
     opened.close()
 

@@ -61,6 +61,19 @@ EXPANSION_BOOST = 0.6  # weight of a query term's synonyms and of its tag, relat
 ARRAY_SEARCH_FROM = 20_000
 
 
+def array_search_from() -> int:
+    """The claim count from which claim searches run over arrays (KB_ARRAY_SEARCH_FROM)."""
+    return int(os.environ.get("KB_ARRAY_SEARCH_FROM", ARRAY_SEARCH_FROM))
+
+
+def slim_claim_schema() -> Schema:
+    """The claims index of a build searched over arrays: what only Whoosh does there is expand
+    prefixes and typos against the words of the text, find quoted phrases by position and
+    spell suggestions; titles are matched in the sources index, each analysed once."""
+    return Schema(id=ID(stored=True, unique=True), text=TEXT(analyzer=_STEMMED),
+                  spell=TEXT(analyzer=_PLAIN, spelling=True))
+
+
 def claim_schema() -> Schema:
     fields = {
         "id": ID(stored=True, unique=True),
@@ -114,10 +127,17 @@ def write(build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim],
     matchindex.write(build_dir, sources, claims, semantic=semantic)
     claimindex.write(build_dir, sources, claims, vocabulary)
     by_id = {source.id: source for source in sources}
-    claims_ix = index.create_in(str(build_dir), claim_schema(), indexname=CLAIMS)
+    slim = len(claims) >= array_search_from()
+    claims_ix = index.create_in(str(build_dir), slim_claim_schema() if slim else claim_schema(),
+                                indexname=CLAIMS)
     # Several writer processes do not pay on 2 cores with this document size; one big buffer does.
     with claims_ix.writer(limitmb=256) as writer:
         for number, claim in enumerate(claims, start=1):
+            if slim:
+                writer.add_document(id=claim.id, text=claim.text, spell=claim.text)
+                if progress and number % 500 == 0:
+                    progress(500)
+                continue
             source = by_id[claim.source_id]
             document: dict[str, object] = {
                 "id": claim.id, "source_id": claim.source_id, "text": claim.text, "title": source.title,
@@ -163,7 +183,8 @@ class WhooshEngine:
         years = {source.id: source.year or 0 for source in sources}
         for number, claim in enumerate(claims):
             self._claim_years[number] = years.get(claim.source_id, 0)
-        self._local = threading.local()
+        self._whoosh = threading.RLock()
+        self._searchers: dict[str, object] = {}
         self._build_dir = build_dir
         self._sources = sources
         self._claims = claims
@@ -171,9 +192,13 @@ class WhooshEngine:
         self._match_lock = threading.Lock()
         self._check_order(self._claims_ix, self._claim_ids)
         self._check_order(self._sources_ix, self._source_ids)
-        threshold = int(os.environ.get("KB_ARRAY_SEARCH_FROM", ARRAY_SEARCH_FROM))
+        # A slim claims index (slim_claim_schema) is only ever searched over the arrays.
+        self._slim = "title" not in self._claims_ix.schema.names()
         self._arrays: claimindex.ClaimIndex | None = None
-        if len(claims) >= threshold and all((build_dir / f).is_file() for f in claimindex.FILES):
+        has_arrays = all((build_dir / f).is_file() for f in claimindex.FILES)
+        if self._slim and not has_arrays:
+            raise RuntimeError("claim search arrays are missing; rebuild with: kb build")
+        if has_arrays and (self._slim or len(claims) >= array_search_from()):
             self._arrays = claimindex.ClaimIndex(build_dir)
         self._source_position = {source_id: n for n, source_id in enumerate(self._source_ids)}
         self._source_title = {source.id: source.title for source in sources}
@@ -187,19 +212,23 @@ class WhooshEngine:
                 raise RuntimeError("search index order differs from the store; rebuild with: kb build")
 
     def _searcher(self, ix: index.Index, name: str) -> object:
-        # Whoosh searchers are not thread-safe; each server thread keeps its own, opened once.
-        searcher = getattr(self._local, name, None)
-        if searcher is None:
-            searcher = ix.searcher(weighting=scoring.BM25F(B=0.75, K1=1.2))
-            setattr(self._local, name, searcher)
-        return searcher
+        # One searcher per index, shared by every thread: Whoosh searchers are not thread-safe,
+        # so each use holds self._whoosh. A searcher per thread multiplied its caches by the
+        # thread count (3.3 GB for a server of 8 threads at 180,000 claims). Searches are
+        # admitted one at a time by default (kb.web.admission), so the lock costs no parallelism
+        # there, and the array search holds it only for Whoosh's own steps.
+        with self._whoosh:
+            searcher = self._searchers.get(name)
+            if searcher is None:
+                searcher = ix.searcher(weighting=scoring.BM25F(B=0.75, K1=1.2))
+                self._searchers[name] = searcher
+            return searcher
 
     def close(self) -> None:
-        for name in (CLAIMS, SOURCES):
-            searcher = getattr(self._local, name, None)
-            if searcher is not None:
-                searcher.close()
-                setattr(self._local, name, None)
+        with self._whoosh:
+            for searcher in self._searchers.values():
+                searcher.close()  # type: ignore[attr-defined]
+            self._searchers.clear()
 
     # --- matching -------------------------------------------------------------------------
 
@@ -361,9 +390,10 @@ class WhooshEngine:
         searcher = self._searcher(self._claims_ix, CLAIMS)
         if self._arrays is not None:
             return self._search_arrays(searcher, q, self._arrays)
-        text_query = self._text_query(searcher, q, CLAIM_FIELD_BOOSTS, "tags")
-        filter_query = self._filter(q, claims=True)
-        return self._run(searcher, text_query, filter_query, q, self._claim_ids, facets=q.facets)
+        with self._whoosh:
+            text_query = self._text_query(searcher, q, CLAIM_FIELD_BOOSTS, "tags")
+            filter_query = self._filter(q, claims=True)
+            return self._run(searcher, text_query, filter_query, q, self._claim_ids, facets=q.facets)
 
     def _search_arrays(self, searcher: object, q: EngineQuery,
                        arrays: claimindex.ClaimIndex) -> EngineResult:
@@ -373,15 +403,37 @@ class WhooshEngine:
         assert isinstance(searcher, Searcher)
         parsed = q.parsed if q.parsed is not None else grammar.parse(q.text)
         reader = searcher.reader()
+        # A slim claims index holds the claim text only; titles and tag words are the sources'.
+        sources = self._searcher(self._sources_ix, SOURCES) if self._slim else None
 
         def expand(clause: grammar.Clause) -> set[str] | None:
-            found = self._expand(reader, clause, CLAIM_FIELD_BOOSTS, parsed.limits)
+            with self._whoosh:
+                return expand_words(clause)
+
+        def expand_words(clause: grammar.Clause) -> set[str] | None:
+            if sources is None:
+                found = self._expand(reader, clause, CLAIM_FIELD_BOOSTS, parsed.limits)
+            else:
+                found = self._expand(reader, clause, ("text",), parsed.limits)
+                titles = self._expand(sources.reader(), clause, ("title", "terms"),  # type: ignore[attr-defined]
+                                      parsed.limits)
+                if found is not None and titles is not None:
+                    found.update(titles)
             return None if found is None else set().union(*found.values())
 
         def phrase_claims(text: str) -> claimindex.Ints:
+            with self._whoosh:
+                return phrase_positions(text)
+
+        def phrase_positions(text: str) -> claimindex.Ints:
             words = [t.text for t in _STEMMED(text)]
-            phrase = query.Or([query.Phrase(name, words) for name in CLAIM_FIELD_BOOSTS])
-            return np.fromiter(phrase.docs(searcher), dtype=np.int32)
+            if sources is None:
+                phrase = query.Or([query.Phrase(name, words) for name in CLAIM_FIELD_BOOSTS])
+                return np.fromiter(phrase.docs(searcher), dtype=np.int32)
+            in_text = np.fromiter(query.Phrase("text", words).docs(searcher), dtype=np.int32)
+            titled = np.fromiter(query.Phrase("title", words).docs(sources), dtype=np.int32)  # type: ignore[attr-defined]
+            in_title = np.flatnonzero(np.isin(arrays.claim_source, titled)).astype(np.int32)
+            return np.union1d(in_text, in_title).astype(np.int32)
 
         result = array_search.search(arrays, q, parsed, expand, phrase_claims, self._source_position,
                                      arrays.claim_source, _one_term(q), _prior_array,
@@ -389,7 +441,10 @@ class WhooshEngine:
         hits = tuple(EngineHit(id=self._claim_ids[hit.docnum], score=_score(hit.score),
                                highlight=highlight_html(self._claim_texts[hit.docnum], hit.stems),
                                terms=hit.stems) for hit in result.hits)
-        suggestion = self._suggest(searcher, q.text) if q.suggest and q.text.strip() else None
+        suggestion = None
+        if q.suggest and q.text.strip():
+            with self._whoosh:
+                suggestion = self._suggest(searcher, q.text)
         return EngineResult(total=result.total, hits=hits, facets=result.facets, years=result.years,
                             year_levels=result.year_levels, suggestion=suggestion,
                             content_words=result.content_words, best_coverage=result.best_coverage)
@@ -400,9 +455,10 @@ class WhooshEngine:
 
     def search_sources(self, q: EngineQuery) -> EngineResult:
         searcher = self._searcher(self._sources_ix, SOURCES)
-        text_query = self._text_query(searcher, q, SOURCE_FIELD_BOOSTS, None)
-        filter_query = self._filter(q, claims=False)
-        return self._run(searcher, text_query, filter_query, q, self._source_ids, facets=False)
+        with self._whoosh:
+            text_query = self._text_query(searcher, q, SOURCE_FIELD_BOOSTS, None)
+            filter_query = self._filter(q, claims=False)
+            return self._run(searcher, text_query, filter_query, q, self._source_ids, facets=False)
 
     def _run(self, searcher: object, text_query: query.Query | None, filter_query: query.Query | None,
              q: EngineQuery, ids: list[str], facets: bool) -> EngineResult:
@@ -507,10 +563,14 @@ class WhooshEngine:
         out: list[str] = []
         # Whole space-separated words only: "condition:ptsd", "-word", "ketam*" and phrases stay
         # as typed, so a suggestion never rewrites the query's syntax.
+        titles = self._searcher(self._sources_ix, SOURCES).reader() if self._slim else None  # type: ignore[attr-defined]
         for token in text.split():
             word = token.lower()
             if not re.fullmatch(r"[^\W\d_]{4,}", word) or reader.frequency("spell", word) > 0:
                 out.append(token)
+                continue
+            if titles is not None and any(titles.frequency("title", t.text) > 0 for t in _STEMMED(word)):
+                out.append(token)  # a slim index spells from claim text; titles are the sources'
                 continue
             # Two edits turn most short words into some other word ("cures" -> "care",
             # "cancer" -> "center"): a respelling of a word the index lacks on purpose, not a
