@@ -37,14 +37,30 @@ def source_text(source: Source) -> str:
 def write(build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim],
           semantic: bool = False, progress: Callable[[int], None] | None = None) -> None:
     """Write the lexical indexes (and, with *semantic*, the embeddings) into *build_dir*."""
+    write_lexical(build_dir, sources, claims)
+    if semantic:
+        write_semantic(build_dir, sources, claims, progress)
+
+
+def write_lexical(build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim]) -> None:
+    """Write the BM25 indexes of claims and sources into *build_dir*."""
     by_id = {source.id: source for source in sources}
-    claim_texts = [claim_text(c, by_id.get(c.source_id)) for c in claims]
-    source_texts = [source_text(s) for s in sources]
-    ImpactIndex.build(claim_texts).save(build_dir / CLAIMS_FILE)
-    ImpactIndex.build(source_texts).save(build_dir / SOURCES_FILE)
-    # Without the encoder's files (a trimmed install) the build is lexical, as with KB_SEMANTIC=0.
-    if semantic and semantic_module.available():
-        semantic_module.write(build_dir, claim_texts, source_texts, progress)
+    ImpactIndex.build(claim_text(c, by_id.get(c.source_id)) for c in claims).save(build_dir / CLAIMS_FILE)
+    ImpactIndex.build(source_text(s) for s in sources).save(build_dir / SOURCES_FILE)
+
+
+def write_semantic(build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim],
+                   progress: Callable[[int], None] | None = None) -> None:
+    """Write the sentence embeddings of claims and sources into *build_dir*.
+
+    Without the encoder's files (a trimmed install) nothing is written and the build is
+    lexical, as with KB_SEMANTIC=0.
+    """
+    if not semantic_module.available():
+        return
+    by_id = {source.id: source for source in sources}
+    semantic_module.write(build_dir, [claim_text(c, by_id.get(c.source_id)) for c in claims],
+                          [source_text(s) for s in sources], progress)
 
 
 class MatchIndex:

@@ -32,6 +32,7 @@ from whoosh.support.charset import accent_map
 
 from kb.errors import BadQuery
 from kb.models import TAG_KINDS, Claim, Source
+from kb.parallel import beside
 from kb.query import EngineHit, EngineQuery, EngineResult
 from kb.search import MatchSignals, array_search, claimindex, grammar, matchindex
 from kb.search import semantic as semantic_module
@@ -118,14 +119,30 @@ def _with_ancestors(ids: Iterable[str], vocabulary: Vocabulary) -> str:
 def write(build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim],
           vocabulary: Vocabulary, progress: Callable[[int], None] | None = None,
           semantic: bool | None = None) -> None:
-    """Write both Whoosh indexes and the matcher's indexes into *build_dir*.
+    """Write both Whoosh indexes and the matcher's and the claim search's arrays into *build_dir*.
 
     *semantic* (default: KB_SEMANTIC) also stores sentence embeddings of claims and sources.
+    The claims index (and the embeddings, which report progress) are written here while a
+    second process writes the rest (kb.parallel.beside), so a build uses two cores.
     """
     if semantic is None:
         semantic = semantic_module.requested()
-    matchindex.write(build_dir, sources, claims, semantic=semantic)
+    with beside(_write_side, build_dir, sources, claims, vocabulary):
+        _write_claims(build_dir, sources, claims, vocabulary, progress)
+        if semantic:
+            matchindex.write_semantic(build_dir, sources, claims, progress)
+
+
+def _write_side(build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim],
+                vocabulary: Vocabulary) -> None:
+    """What needs no progress display: the sources index and the arrays."""
+    matchindex.write_lexical(build_dir, sources, claims)
     claimindex.write(build_dir, sources, claims, vocabulary)
+    _write_sources(build_dir, sources, vocabulary)
+
+
+def _write_claims(build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim],
+                  vocabulary: Vocabulary, progress: Callable[[int], None] | None) -> None:
     by_id = {source.id: source for source in sources}
     slim = len(claims) >= array_search_from()
     claims_ix = index.create_in(str(build_dir), slim_claim_schema() if slim else claim_schema(),
@@ -155,6 +172,9 @@ def write(build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim],
                 progress(500)
         if progress:
             progress(len(claims) % 500)
+
+
+def _write_sources(build_dir: Path, sources: Sequence[Source], vocabulary: Vocabulary) -> None:
     sources_ix = index.create_in(str(build_dir), source_schema(), indexname=SOURCES)
     with sources_ix.writer(limitmb=128) as writer:
         for source in sources:
