@@ -316,6 +316,30 @@ def test_with_exclude_off_the_retracted_evidence_is_shown_flagged_but_never_coun
     assert 'class="flag-badge retracted-badge"' in html
 
 
+def test_the_api_and_the_page_take_exclude_retracted(notices_settings: Settings) -> None:
+    client = create_app(notices_settings).test_client()
+
+    def evidence_sources(response) -> list[str]:
+        (sentence,) = [s for s in response.get_json()["claims"] if s["checkworthy"]]
+        return [e["source"]["id"] for e in sentence["evidence"]]
+
+    assert SUNLIGHT not in evidence_sources(client.post("/api/v1/check", json={"text": FINDING + "."}))
+    shown = client.post("/api/v1/check", json={"text": FINDING + ".", "exclude_retracted": False})
+    assert SUNLIGHT in evidence_sources(shown)
+    assert SUNLIGHT in evidence_sources(client.post("/api/v1/check?exclude_retracted=0",
+                                                    data={"text": FINDING + "."}))
+    bad = client.post("/api/v1/check", json={"text": FINDING + ".", "exclude_retracted": "no"})
+    assert bad.status_code == 400 and "true or false" in bad.get_json()["error"]
+    page = client.get("/check").get_data(as_text=True)
+    assert 'name="exclude_retracted" value="1" checked' in page
+    # The page's hidden "0" comes first; a ticked box's "1" after it wins.
+    unticked = client.post("/check", data={"text": FINDING + ".", "exclude_retracted": "0"})
+    assert 'name="exclude_retracted" value="1">' in unticked.get_data(as_text=True)
+    assert "retracted-badge" in unticked.get_data(as_text=True)
+    ticked = client.post("/check", data={"text": FINDING + ".", "exclude_retracted": ["0", "1"]})
+    assert 'value="1" checked' in ticked.get_data(as_text=True)
+
+
 class _AlwaysSupports:
     """A stand-in for the ONNX model (absent from a source checkout): every pair reads as support.
     It replaces the model only; Verifier, judge and the verdict rules run as shipped."""

@@ -21,7 +21,7 @@ and typos against its word lists, finds quoted phrases by position and spells su
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +121,7 @@ class TagColumn:
     code: dict[str, int]
     docs: Ints
     starts: npt.NDArray[np.int64]
+    _codes: dict[str, Ints] = field(default_factory=dict, repr=False, compare=False)
 
     def claims(self, term_id: str) -> Ints:
         code = self.code.get(term_id)
@@ -128,12 +129,20 @@ class TagColumn:
             return np.zeros(0, dtype=np.int32)
         return self.docs[self.starts[code]:self.starts[code + 1]]
 
+    @property
+    def codes(self) -> Ints:
+        """The tag code of each entry of ``docs`` (made once, on first use)."""
+        cached = self._codes.get("codes")
+        if cached is None:
+            cached = np.repeat(np.arange(len(self.ids), dtype=np.int32), np.diff(self.starts))
+            self._codes["codes"] = cached
+        return cached
+
     def counts(self, matched: Mask) -> dict[str, int]:
         """How many matched claims carry each tag (tags no matched claim carries left out)."""
         if not len(self.docs):
             return {}
-        codes = np.repeat(np.arange(len(self.ids), dtype=np.int32), np.diff(self.starts))
-        counted = np.bincount(codes[matched[self.docs]], minlength=len(self.ids))
+        counted = np.bincount(self.codes[matched[self.docs]], minlength=len(self.ids))
         return {self.ids[c]: int(counted[c]) for c in np.flatnonzero(counted)}
 
 

@@ -95,12 +95,40 @@ def _article() -> tuple[str, str | None, str]:
                      'file upload in the field "file"')
 
 
+_YES = ("1", "true", "yes", "on")
+_NO = ("0", "false", "no", "off")
+
+
+def _exclude_retracted() -> bool:
+    """Whether retracted sources are left out of the evidence shown (default: yes).
+
+    From the JSON body (a boolean), the form (the page sends a hidden "0" before its checkbox, so
+    the last value is the box's) or the query string; anything else is a 400 that says so.
+    """
+    value: object = request.args.get("exclude_retracted")
+    if request.is_json:
+        body = request.get_json()
+        if isinstance(body, dict) and "exclude_retracted" in body:
+            value = body["exclude_retracted"]
+            if not isinstance(value, bool):
+                raise BadRequest("exclude_retracted must be true or false")
+            return value
+    elif request.form.getlist("exclude_retracted"):
+        value = request.form.getlist("exclude_retracted")[-1]
+    if value is None or value == "":
+        return True
+    if isinstance(value, str) and value.lower() in _YES + _NO:
+        return value.lower() in _YES
+    raise BadRequest(f"exclude_retracted {value!r} is not a yes or no: use 1 or 0")
+
+
 @bp.post("/api/v1/check")
 def api_check() -> Response:
     """Check an article: every sentence's verdict and evidence, the references and the problems."""
     _choice("format", request.args.get("format"), FORMATS, "json")  # refused before any work
+    exclude = _exclude_retracted()
     text, hint, fmt = _article()
-    result = knowledge_base().check(text, hint)
+    result = knowledge_base().check(text, hint, exclude_retracted=exclude)
     if fmt == "md":
         return Response(to_markdown(result), mimetype="text/markdown")
     if fmt == "html":
@@ -113,15 +141,16 @@ def page() -> tuple[str, int] | str:
     """The checker page: a paste box and a file upload; on POST, the report below the form."""
     kb = knowledge_base()
     context: dict[str, Any] = {"limit": kb.settings.max_upload_bytes, "text": "", "content_type": "",
-                               "result": None, "error": None}
+                               "exclude_retracted": True, "result": None, "error": None}
     if request.method == "GET":
         return render_template("check.html", **context)
     context["content_type"] = request.form.get("content_type", "")
     context["text"] = request.form.get("text", "")
     try:
+        context["exclude_retracted"] = exclude = _exclude_retracted()
         text, hint, _ = _article()
         context["text"] = text
-        result = kb.check(text, hint)
+        result = kb.check(text, hint, exclude_retracted=exclude)
     except KBError as error:
         context["error"] = str(error)
         return render_template("check.html", **context), error.status
@@ -231,6 +260,10 @@ _ARTICLE_FIELDS = {
     "content_type": {"type": "string", "enum": ["text", "markdown", "html"],
                      "description": "how to read it (its MIME type, such as text/html, is read the "
                                     "same); detected when left out; anything else is a 400"},
+    "exclude_retracted": {"type": "boolean", "default": True,
+                          "description": "leave claims of retracted sources out of the evidence "
+                                         "(default true); a retracted source never backs a verdict "
+                                         "either way, and citing one is a problem"},
 }
 _UPLOAD_FIELDS = {
     "file": {"type": "string", "format": "binary",
@@ -241,6 +274,9 @@ _UPLOAD_FIELDS = {
     "content_type": {"type": "string", "enum": list(CONTENT_TYPES),
                      "description": "how to read the file (detected from its name, MIME type and bytes "
                                     "when left out); docx only with a file"},
+    "exclude_retracted": {"type": "string", "enum": ["1", "0", "true", "false", "yes", "no", "on", "off"],
+                          "description": "1 (default) leaves claims of retracted sources out of the "
+                                         "evidence; 0 shows them, marked (they never back a verdict)"},
 }
 
 OPENAPI_PATHS: dict[str, Any] = {
