@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -64,6 +66,9 @@ class KnowledgeBase:
         self._matcher: Matcher | None = None
         self._cache: OrderedDict[tuple[object, ...], SearchPage] = OrderedDict()
         self._cache_lock = threading.Lock()
+        # Held around every search the cache does not answer: the web app's admission control
+        # (kb.web.admission) puts its search slot here, so cached pages never wait for a slot.
+        self.search_gate: Callable[[], AbstractContextManager[object]] = nullcontext
 
     @classmethod
     def open(cls, settings: Settings) -> KnowledgeBase:
@@ -338,14 +343,16 @@ class KnowledgeBase:
         """
         request = self.validate(request)
         if not self.settings.search_cache_size:
-            return self._search(request)
+            with self.search_gate():
+                return self._search(request)
         key = _request_key(request)
         with self._cache_lock:
             page = self._cache.get(key)
             if page is not None:
                 self._cache.move_to_end(key)
                 return page
-        page = self._search(request)
+        with self.search_gate():
+            page = self._search(request)
         if page.partial:
             return page  # a busy moment cut it short; the next request may get it whole
         with self._cache_lock:

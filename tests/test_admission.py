@@ -96,3 +96,16 @@ def test_a_busy_server_answers_503_with_retry_after_and_cheap_routes_still_answe
     assert client.post("/api/v1/check", json={"text": "Ketamine works."}).status_code == 200
     assert admission.searches.semaphore.acquire(blocking=False)  # every slot was given back
     admission.searches.leave()
+
+
+def test_a_cached_search_never_waits_for_a_slot(settings):
+    app = create_app(replace(settings, search_slots=1, heavy_queue=0, search_rate_limit=""))
+    client = app.test_client()
+    admission: Admission = app.extensions["kb_admission"]
+    assert client.get("/api/v1/search?q=esketamine").status_code == 200  # now in the page cache
+    admission.searches.enter()  # a long search holds the only slot
+    try:
+        assert client.get("/api/v1/search?q=esketamine").status_code == 200
+        assert client.get("/api/v1/search?q=midazolam").status_code == 503  # not cached: a slot
+    finally:
+        admission.searches.leave()

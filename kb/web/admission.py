@@ -6,7 +6,8 @@ behind them for seconds. Instead each kind has its own lane: at most ``settings.
 searches and ``settings.check_slots`` checks run at once; a few more wait for a slot (searches at
 most ``settings.heavy_wait_s``), and beyond that a request is refused at once with 503 and
 Retry-After. The thread pool is sized to hold the running and the waiting ones with threads to
-spare, so cheap requests always find a free thread.
+spare, so cheap requests always find a free thread. A search takes its slot only when the page
+cache does not answer it (KnowledgeBase.search_gate): a cached page never waits for a slot.
 
 One search slot is the default because searching is pure Python holding the GIL: two at once take
 as long as two in a row, and every extra one delays the cheap requests' threads (measured by
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from flask import Flask, Response, g, request
@@ -83,6 +86,15 @@ class Lane:
 
     def leave(self) -> None:
         self.semaphore.release()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """A slot for the duration of the block (enter() and leave())."""
+        self.enter()
+        try:
+            yield
+        finally:
+            self.leave()
 
 
 @dataclass
@@ -156,15 +168,21 @@ def install_admission(app: Flask, settings: Settings) -> Admission | None:
         return None
     admission = Admission.from_settings(settings)
     app.extensions["kb_admission"] = admission
+    # Searches take their slot only when the page cache does not answer them: a cached page
+    # costs a dictionary look-up and never waits behind a search that is running.
+    app_state = app.extensions["kb_state"]
+    app_state.search_gate = admission.searches.slot
+    if app_state.kb is not None:
+        app_state.kb.search_gate = admission.searches.slot
 
     @app.before_request
     def admit() -> None:
         kind = _kind(request.url_rule.rule if request.url_rule else None, request.method)
-        if kind is None:
+        if kind != "check":
             return
         client = request.remote_addr or ""
-        admission.enter(client, kind == "check")
-        g.admitted = (client, kind == "check")
+        admission.enter(client, True)
+        g.admitted = (client, True)
 
     @app.teardown_request
     def release(error: BaseException | None) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +39,8 @@ class AppState:
     signature: object = None  # build_signature of the open build when it was opened
     checked_at: float = 0.0  # time.monotonic() of the last stat of its files
     suspect: bool = False  # its files changed: reopen (and verify) before serving it again
+    # Given to each KnowledgeBase opened (KnowledgeBase.search_gate): admission's search slot.
+    search_gate: Callable[[], AbstractContextManager[object]] = nullcontext
 
     def _pointer(self) -> Path:
         return self.settings.index_dir / CURRENT
@@ -78,6 +82,7 @@ class AppState:
                 # Opening verifies the build and falls back to an intact one; IndexUnavailable
                 # (503) when none is, and the next request tries again.
                 opened = KnowledgeBase.open(self.settings)  # the old one stays valid for its readers
+                opened.search_gate = self.search_gate
                 self.served = served_build(self.settings.index_dir, opened.build_dir)
                 self.signature = build_signature(opened.build_dir)
                 self.checked_at = time.monotonic()
