@@ -4,7 +4,7 @@ Layout of an index folder::
 
     index/
       CURRENT              name of the build being served (replaced atomically)
-      builds/<name>/       a complete, immutable build: manifest.json, store.json, engine files
+      builds/<name>/       a complete, immutable build: manifest.json, store.sqlite, engine files
       .tmp-<name>/         a build in progress; never read, removed by the next build
       .lock                held while a build runs, so two builds never interleave
 
@@ -49,7 +49,7 @@ from kb.store import STORE_FILE, Store, order_for_index
 
 # Bump whenever the engine schema, the store or the manifest changes meaningfully.
 # 2: the manifest lists every file of the build with its size and SHA-256.
-SCHEMA_VERSION = 4  # 4: claim search arrays (search-*.npz); 3: notices, `retracted`
+SCHEMA_VERSION = 5  # 5: store.sqlite; 4: claim search arrays (search-*.npz); 3: notices
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
 BUILDS = "builds"

@@ -43,7 +43,7 @@ from kb.query import (
 )
 from kb.search import SearchEngine, grammar, open_engine
 from kb.search.grammar import ParsedQuery
-from kb.store import Store
+from kb.store import Store, claim_facts
 from kb.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
@@ -69,6 +69,8 @@ class KnowledgeBase:
         # Held around every search the cache does not answer: the web app's admission control
         # (kb.web.admission) puts its search slot here, so cached pages never wait for a slot.
         self.search_gate: Callable[[], AbstractContextManager[object]] = nullcontext
+        self._views: dict[tuple[str, ...], Any] = {}
+        self._views_lock = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings) -> KnowledgeBase:
@@ -80,6 +82,7 @@ class KnowledgeBase:
 
     def close(self) -> None:
         self.engine.close()
+        self.store.close()
 
     @property
     def vocabulary(self) -> Any:
@@ -91,17 +94,33 @@ class KnowledgeBase:
         """The manifest of the served build."""
         return dict(self.manifest)
 
+    def _cached(self, key: tuple[str, ...], compute: Callable[[], Any]) -> Any:
+        """A per-build view computed once: the counts and maps read every claim, which a store
+        keeps on disk (seconds at a million claims), and a build never changes."""
+        with self._views_lock:
+            if key not in self._views:
+                self._views[key] = compute()
+            return self._views[key]
+
+    def _tag_counts(self) -> tuple[dict[str, Counter[str]], int, Counter[str]]:
+        """(claims per term of each kind, claims tagged with a condition or mechanism, stances)."""
+        def count() -> tuple[dict[str, Counter[str]], int, Counter[str]]:
+            per_kind: dict[str, Counter[str]] = {kind: Counter() for kind in TAG_KINDS}
+            tagged = 0
+            stances: Counter[str] = Counter()
+            for _, stance, tags in claim_facts(self.store.claims):
+                for kind, ids in tags.items():
+                    per_kind.setdefault(kind, Counter()).update(ids)
+                if tags.get("condition") or tags.get("mechanism"):
+                    tagged += 1
+                stances[stance or "none"] += 1
+            return per_kind, tagged, stances
+
+        return self._cached(("tag counts",), count)  # type: ignore[no-any-return]
+
     def stats(self) -> dict[str, Any]:
         """Counts of sources and claims, claims per term of each kind, and tagging coverage."""
-        per_kind: dict[str, Counter[str]] = {kind: Counter() for kind in TAG_KINDS}
-        tagged = 0
-        stances: Counter[str] = Counter()
-        for claim in self.store.claims:
-            for kind, ids in claim.tags.items():
-                per_kind[kind].update(ids)
-            if claim.tags.get("condition") or claim.tags.get("mechanism"):
-                tagged += 1
-            stances[claim.stance or "none"] += 1
+        per_kind, tagged, stances = self._tag_counts()
         total = len(self.store.claims)
         vocab = self.store.vocabulary
         return {
@@ -121,9 +140,8 @@ class KnowledgeBase:
             raise BadQuery(f"Unknown kind {kind!r}: use one of {', '.join(TAG_KINDS)}")
         vocab = self.store.vocabulary
         direct: Counter[str] = Counter()
-        for claim in self.store.claims:
-            for ids in claim.tags.values():
-                direct.update(ids)
+        for counts in self._tag_counts()[0].values():
+            direct.update(counts)
         result = []
         for term in vocab.terms.values():
             if kind and term.kind != kind:
@@ -134,6 +152,19 @@ class KnowledgeBase:
             result.append(data)
         return result
 
+    def _map_cells(self, rows: str, columns: str) -> dict[tuple[str, str], dict[str, Any]]:
+        cells: dict[tuple[str, str], dict[str, Any]] = {}
+        for source_id, _, tags in claim_facts(self.store.claims):
+            source = self.store.source_by_id[source_id]
+            for row in tags.get(rows, ()):
+                for column in tags.get(columns, ()):
+                    cell = cells.setdefault((row, column), {"claims": 0, "best_level": None})
+                    cell["claims"] += 1
+                    level = source.evidence_level
+                    if level is not None and (cell["best_level"] is None or level < cell["best_level"]):
+                        cell["best_level"] = level
+        return cells
+
     def evidence_map(self, rows: str = "condition", columns: str = "mechanism") -> dict[str, Any]:
         """Claim counts for every (row term, column term) pair, with the strongest evidence level."""
         for kind in (rows, columns):
@@ -141,16 +172,8 @@ class KnowledgeBase:
                 raise BadQuery(f"Unknown kind {kind!r} for the evidence map: use one of {', '.join(TAG_KINDS)}")
         if rows == columns:
             raise BadQuery("Choose two different kinds for the evidence map's rows and columns")
-        cells: dict[tuple[str, str], dict[str, Any]] = {}
-        for claim in self.store.claims:
-            source = self.store.source_by_id[claim.source_id]
-            for row in claim.tags.get(rows, ()):
-                for column in claim.tags.get(columns, ()):
-                    cell = cells.setdefault((row, column), {"claims": 0, "best_level": None})
-                    cell["claims"] += 1
-                    level = source.evidence_level
-                    if level is not None and (cell["best_level"] is None or level < cell["best_level"]):
-                        cell["best_level"] = level
+        cells: dict[tuple[str, str], dict[str, Any]] = self._cached(
+            ("map", rows, columns), lambda: self._map_cells(rows, columns))
         vocab = self.store.vocabulary
         row_ids = sorted({r for r, _ in cells}, key=lambda t: -sum(c["claims"] for (r, _), c in cells.items() if r == t))
         col_ids = sorted({c for _, c in cells}, key=lambda t: -sum(v["claims"] for (_, c), v in cells.items() if c == t))

@@ -96,10 +96,10 @@ def overwrite_middle(path: Path, count: int = 64) -> None:
 
 def damage(folder: Path, target: str) -> str:
     """Damage one file of a build in the way named; return the name its problem must carry."""
-    if target == "store.json":
-        with (folder / "store.json").open("r+b") as handle:
+    if target == "store.sqlite":
+        with (folder / "store.sqlite").open("r+b") as handle:
             handle.truncate(1000)
-        return "store.json"
+        return "store.sqlite"
     if target == "seg":
         segment = next(folder.glob("claims_*.seg"))
         overwrite_middle(segment)
@@ -167,7 +167,7 @@ def test_the_manifest_records_size_and_sha256_of_every_file(indexed):
     folder = served(indexed)
     files = json.loads((folder / MANIFEST).read_text())["files"]
     on_disk = {p.name for p in folder.iterdir() if p.is_file() and p.name not in {MANIFEST, VERIFIED}}
-    assert set(files) == on_disk and {"store.json", "match-claims.npz"} <= on_disk
+    assert set(files) == on_disk and {"store.sqlite", "match-claims.npz"} <= on_disk
     for name, entry in files.items():
         data = (folder / name).read_bytes()
         assert entry == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -175,7 +175,7 @@ def test_the_manifest_records_size_and_sha256_of_every_file(indexed):
     assert index_state(indexed)[0] == "current"
 
 
-@pytest.mark.parametrize("target", ["store.json", "seg", "toc", "match-claims.npz", "manifest"])
+@pytest.mark.parametrize("target", ["store.sqlite", "seg", "toc", "match-claims.npz", "manifest"])
 def test_a_damaged_build_is_never_served_the_previous_one_is(indexed, target):
     damaged, previous = served(indexed), builds(indexed)[0]
     file = damage(damaged, target)
@@ -220,7 +220,7 @@ def test_a_build_damaged_under_a_running_app_is_noticed_and_left(indexed):
 
 def test_no_intact_build_is_503_and_a_one_line_cli_error_and_kb_build_repairs(indexed):
     for folder in builds(indexed):
-        damage(folder, "store.json")
+        damage(folder, "store.sqlite")
     with pytest.raises(IndexUnavailable, match="no other build is intact: rebuild it with: kb build"):
         KnowledgeBase.open(indexed)
     response = create_app(indexed).test_client().get("/api/v1/health")
@@ -309,10 +309,10 @@ def health_at_start(settings: Settings) -> tuple[dict[str, Any], str]:
 def test_the_server_rebuilds_a_damaged_index_at_start(fresh_corpus):
     build(fresh_corpus)
     damaged = served(fresh_corpus)
-    damage(damaged, "store.json")
+    damage(damaged, "store.sqlite")
     health, output = health_at_start(fresh_corpus)
     assert health["status"] == "ok" and health["build"] != damaged.name
-    assert f"the served build is damaged: build {damaged.name}: store.json is 1000 bytes" in output
+    assert f"the served build is damaged: build {damaged.name}: store.sqlite is 1000 bytes" in output
     assert "Traceback" not in output
 
 
@@ -376,7 +376,7 @@ def test_the_bundled_corpus_has_no_duplicate_keys():
 
 
 def test_storing_names_the_file_of_a_real_enospc(tmp_path):
-    target = tmp_path / "store.json"
+    target = tmp_path / "store.sqlite"
     target.symlink_to("/dev/full")  # writes to /dev/full fail with ENOSPC, for real
     with pytest.raises(StorageError) as caught, storing(target, "kb build"), \
             target.open("w") as handle:

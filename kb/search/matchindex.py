@@ -18,6 +18,7 @@ from kb.models import Claim, Source
 from kb.search import MatchSignals, Ranked
 from kb.search import semantic as semantic_module
 from kb.search.lexical import ImpactIndex, top
+from kb.store import claim_ids, claim_source_ids
 
 EXPANSION_WEIGHT = 0.6  # a synonym's word counts this much of a word the sentence has (as in search)
 CLAIMS_FILE = "match-claims.npz"
@@ -68,9 +69,10 @@ class MatchIndex:
 
     def __init__(self, build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim]) -> None:
         self.source_ids = [s.id for s in sources]
-        self.claim_ids = [c.id for c in claims]
+        self.claim_ids = claim_ids(claims)  # from the store's index: the claims are not read
         position = {sid: n for n, sid in enumerate(self.source_ids)}
-        self.claim_source = np.asarray([position.get(c.source_id, -1) for c in claims], dtype=np.int64)
+        self.claim_source = np.asarray([position.get(sid, -1) for sid in claim_source_ids(claims)],
+                                       dtype=np.int64)
         # Claims grouped by source (stable), so a source's best claim is one reduceat away.
         self._grouped = np.argsort(self.claim_source, kind="stable")
         grouped_sources = self.claim_source[self._grouped]

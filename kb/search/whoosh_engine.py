@@ -192,17 +192,8 @@ class WhooshEngine:
     def __init__(self, build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim]) -> None:
         self._claims_ix = index.open_dir(str(build_dir), indexname=CLAIMS, readonly=True)
         self._sources_ix = index.open_dir(str(build_dir), indexname=SOURCES, readonly=True)
-        self._claim_ids = [claim.id for claim in claims]
         self._source_ids = [source.id for source in sources]
-        self._claim_tags = [claim.tags for claim in claims]
-        self._claim_texts = [claim.text for claim in claims]
-        level_of = {source.id: source.evidence_level or UNRANKED_LEVEL for source in sources}
-        self._claim_levels = [level_of.get(claim.source_id, UNRANKED_LEVEL) for claim in claims]
         self._source_levels = [source.evidence_level or UNRANKED_LEVEL for source in sources]
-        self._claim_years = [0] * len(claims)
-        years = {source.id: source.year or 0 for source in sources}
-        for number, claim in enumerate(claims):
-            self._claim_years[number] = years.get(claim.source_id, 0)
         self._whoosh = threading.RLock()
         self._searchers: dict[str, object] = {}
         self._build_dir = build_dir
@@ -210,8 +201,8 @@ class WhooshEngine:
         self._claims = claims
         self._match: matchindex.MatchIndex | None = None
         self._match_lock = threading.Lock()
-        self._check_order(self._claims_ix, self._claim_ids)
-        self._check_order(self._sources_ix, self._source_ids)
+        self._check_order(self._claims_ix, len(claims), claims[-1].id if len(claims) else None)
+        self._check_order(self._sources_ix, len(sources), sources[-1].id if sources else None)
         # A slim claims index (slim_claim_schema) is only ever searched over the arrays.
         self._slim = "title" not in self._claims_ix.schema.names()
         self._arrays: claimindex.ClaimIndex | None = None
@@ -222,13 +213,30 @@ class WhooshEngine:
             self._arrays = claimindex.ClaimIndex(build_dir)
         self._source_position = {source_id: n for n, source_id in enumerate(self._source_ids)}
         self._source_title = {source.id: source.title for source in sources}
+        # Whoosh's own scoring (a small knowledge base) reads per-claim lists; the array search
+        # has its columns in the arrays and reads a claim only when it is a hit, so a store that
+        # keeps its claims on disk (kb.store) is never read whole.
+        self._claim_ids: list[str] = []
+        self._claim_tags: list[dict[str, tuple[str, ...]]] = []
+        self._claim_texts: list[str] = []
+        self._claim_levels: list[int] = []
+        self._claim_years: list[int] = []
+        if self._arrays is None:
+            level_of = {source.id: source.evidence_level or UNRANKED_LEVEL for source in sources}
+            years = {source.id: source.year or 0 for source in sources}
+            for claim in claims:
+                self._claim_ids.append(claim.id)
+                self._claim_tags.append(claim.tags)
+                self._claim_texts.append(claim.text)
+                self._claim_levels.append(level_of.get(claim.source_id, UNRANKED_LEVEL))
+                self._claim_years.append(years.get(claim.source_id, 0))
 
     @staticmethod
-    def _check_order(ix: index.Index, ids: list[str]) -> None:
+    def _check_order(ix: index.Index, count: int, last_id: str | None) -> None:
         with ix.searcher() as searcher:
-            if searcher.doc_count_all() != len(ids):
+            if searcher.doc_count_all() != count:
                 raise RuntimeError("search index and store disagree; rebuild with: kb build")
-            if ids and searcher.stored_fields(len(ids) - 1)["id"] != ids[-1]:
+            if count and searcher.stored_fields(count - 1)["id"] != last_id:
                 raise RuntimeError("search index order differs from the store; rebuild with: kb build")
 
     def _searcher(self, ix: index.Index, name: str) -> object:
@@ -458,14 +466,16 @@ class WhooshEngine:
         result = array_search.search(arrays, q, parsed, expand, phrase_claims, self._source_position,
                                      arrays.claim_source, _one_term(q), _prior_array,
                                      SOURCE_REPEAT_DECAY, self._doc_words)
-        hits = tuple(EngineHit(id=self._claim_ids[hit.docnum], score=_score(hit.score),
-                               highlight=highlight_html(self._claim_texts[hit.docnum], hit.stems),
-                               terms=hit.stems) for hit in result.hits)
+        hits = []
+        for hit in result.hits:
+            claim = self._claims[hit.docnum]
+            hits.append(EngineHit(id=claim.id, score=_score(hit.score),
+                                  highlight=highlight_html(claim.text, hit.stems), terms=hit.stems))
         suggestion = None
         if q.suggest and q.text.strip():
             with self._whoosh:
                 suggestion = self._suggest(searcher, q.text)
-        return EngineResult(total=result.total, hits=hits, facets=result.facets, years=result.years,
+        return EngineResult(total=result.total, hits=tuple(hits), facets=result.facets, years=result.years,
                             year_levels=result.year_levels, suggestion=suggestion,
                             content_words=result.content_words, best_coverage=result.best_coverage)
 
