@@ -248,3 +248,31 @@ def _pubmed_article(pmid: str, title: str, family: str, year: str, abstract: str
 <AuthorList><Author><LastName>{family}</LastName><ForeName>R M</ForeName></Author></AuthorList>
 </Article></MedlineCitation></PubmedArticle></PubmedArticleSet>
 """
+
+
+def test_a_gzipped_pubmed_file_imports_as_its_content(settings: Settings, tmp_path: Path) -> None:
+    import gzip
+
+    original = FIXTURES / "pubmed_xml" / "metapub_pmid_38011560.xml"
+    packed = tmp_path / "pubmed25n0001.xml.gz"  # as PubMed's baseline files are named
+    packed.write_bytes(gzip.compress(original.read_bytes()))
+    report = import_files([packed], settings, progress=False)
+    assert [item.id for item in report.added] == ["krystal2023ketamine"]
+    assert report.problems == []
+
+
+def test_a_damaged_or_inflating_gzip_is_refused_with_its_name(settings: Settings, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+
+    from kb.ingest import importer
+
+    damaged = tmp_path / "broken.xml.gz"
+    damaged.write_bytes(gzip.compress(b"<PubmedArticleSet>" * 1000)[:40])
+    with pytest.raises(IngestError, match="broken.xml.gz.*not a readable gzip file"):
+        import_files([damaged], settings, progress=False)
+    bomb = tmp_path / "bomb.xml.gz"
+    bomb.write_bytes(gzip.compress(b" " * (3 << 20)))  # 3 MB of spaces in a few kB
+    monkeypatch.setattr(importer, "MAX_FILE_BYTES", 2 << 20)
+    with pytest.raises(IngestError, match="bomb.xml.gz.*inflates past 2 MB"):
+        import_files([bomb], settings, progress=False)
