@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, overload
@@ -75,13 +76,44 @@ def term_from_dict(data: dict[str, Any]) -> Term:
 
 
 class _Rows:
-    """One read-only connection to a store file, shared by threads under a lock."""
+    """One read-only connection to a store file, shared by threads under a lock, and the claims
+    read last (a search reads its hits' claims, then the page reads them again by id)."""
+
+    CACHED = 4096
 
     def __init__(self, path: Path) -> None:
         # immutable: the file never changes once built, so SQLite skips locking and change checks.
         self._connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
                                            check_same_thread=False)
         self._lock = threading.Lock()
+        self._recent: OrderedDict[object, Claim] = OrderedDict()  # ("pos", n) or ("id", id)
+
+    def claims(self, column: str, keys: Sequence[object]) -> dict[object, Claim]:
+        """The claims whose *column* ("pos" or "id") is one of *keys*, read in one query."""
+        found: dict[object, Claim] = {}
+        with self._lock:
+            for key in keys:
+                claim = self._recent.get((column, key))
+                if claim is not None:
+                    self._recent.move_to_end((column, key))
+                    found[key] = claim
+            missing = list(dict.fromkeys(k for k in keys if k not in found))
+            for start in range(0, len(missing), 500):  # SQLite's limit on parameters is higher
+                part = missing[start:start + 500]
+                marks = ",".join("?" * len(part))
+                rows = self._connection.execute(
+                    f"SELECT pos, data FROM claims WHERE {column} IN ({marks})", part).fetchall()
+                for pos, data in rows:
+                    claim = _claim(data)
+                    found[pos if column == "pos" else claim.id] = claim
+                    self._remember(pos, claim)
+        return found
+
+    def _remember(self, pos: int, claim: Claim) -> None:
+        self._recent[("pos", pos)] = claim
+        self._recent[("id", claim.id)] = claim
+        while len(self._recent) > 2 * self.CACHED:
+            self._recent.popitem(last=False)
 
     def all(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -124,9 +156,12 @@ class ClaimRows(Sequence[Claim]):
         position = index + self._count if index < 0 else index
         if not 0 <= position < self._count:
             raise IndexError(f"claim {index} of {self._count}")
-        row = self._rows.one("SELECT data FROM claims WHERE pos = ?", position)
-        assert row is not None
-        return _claim(row[0])
+        return self._rows.claims("pos", [position])[position]
+
+    def many(self, positions: Sequence[int]) -> list[Claim]:
+        """The claims at *positions*, in that order, read in one query."""
+        found = self._rows.claims("pos", positions)
+        return [found[p] for p in positions]
 
     def __iter__(self) -> Iterator[Claim]:
         for start in range(0, self._count, self.BATCH):
@@ -158,10 +193,10 @@ class _ClaimsById(Mapping[str, Claim]):
         self._count = count
 
     def __getitem__(self, claim_id: str) -> Claim:
-        row = self._rows.one("SELECT data FROM claims WHERE id = ?", claim_id)
-        if row is None:
+        found = self._rows.claims("id", [claim_id])
+        if claim_id not in found:
             raise KeyError(claim_id)
-        return _claim(row[0])
+        return found[claim_id]
 
     def __contains__(self, claim_id: object) -> bool:
         return isinstance(claim_id, str) and \
@@ -276,6 +311,11 @@ def claim_facts(claims: Sequence[Claim]) -> Iterator[ClaimFacts]:
     if isinstance(claims, ClaimRows):
         return claims.facts()
     return ((c.source_id, c.stance, c.tags) for c in claims)
+
+
+def claims_at(claims: Sequence[Claim], positions: Sequence[int]) -> list[Claim]:
+    """The claims at *positions*; a store's claims are read in one query."""
+    return claims.many(positions) if isinstance(claims, ClaimRows) else [claims[p] for p in positions]
 
 
 def claim_ids(claims: Sequence[Claim]) -> list[str]:

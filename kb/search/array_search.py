@@ -60,7 +60,8 @@ class ArrayResult:
 # claims in which a quoted phrase occurs, found by position.
 Expand = Callable[[grammar.Clause], set[str] | None]
 PhraseClaims = Callable[[str], Ints]
-DocWords = Callable[[int], set[str]]  # a claim's index words: its text's and its title's
+# The index words (text and title) of each claim at these positions, read in one go.
+DocWords = Callable[[Sequence[int]], list[set[str]]]
 
 
 def search(ix: ClaimIndex, q: EngineQuery, parsed: grammar.ParsedQuery, expand: Expand,
@@ -173,7 +174,9 @@ def search(ix: ClaimIndex, q: EngineQuery, parsed: grammar.ParsedQuery, expand: 
     if one_term and has_text and q.sort == "relevance" and len(ordered):
         values, ordered = _spread(values, ordered, claim_sources, spread_decay)
     page = list(zip(ordered[q.offset:wanted].tolist(), values[q.offset:wanted].tolist(), strict=True))
-    hits = tuple(ArrayHit(d, v, tuple(sorted(shown_stems & doc_words(d)))) for d, v in page)
+    page_words = doc_words([d for d, _ in page])
+    hits = tuple(ArrayHit(d, v, tuple(sorted(shown_stems & words)))
+                 for (d, v), words in zip(page, page_words, strict=True))
     facets: dict[str, dict[str, int]] = {}
     years: dict[int, int] = {}
     year_levels: dict[int, dict[int | None, int]] = {}
@@ -289,8 +292,7 @@ def _coverage(clauses: Sequence[frozenset[str]], best_claims: npt.NDArray[np.int
     expansion_stems = [frozenset(w for p in phrases for w in index_terms(p)) for _, phrases in expansions]
     carries = [np.isin(best_claims, claims) for claims in tagged]
     best = 0
-    for n, docnum in enumerate(best_claims.tolist()):
-        words = doc_words(docnum)
+    for n, words in enumerate(doc_words(best_claims.tolist())):
         terms = [expansion_stems[i] for i, has in enumerate(carries) if has[n]]
         had = sum(1 for clause in clauses if clause <= words or any(clause <= t for t in terms))
         best = max(best, had)

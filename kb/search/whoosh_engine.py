@@ -37,6 +37,7 @@ from kb.query import EngineHit, EngineQuery, EngineResult
 from kb.search import MatchSignals, array_search, claimindex, grammar, matchindex
 from kb.search import semantic as semantic_module
 from kb.search.analysis import index_terms
+from kb.store import claims_at
 from kb.vocabulary import Vocabulary
 
 CLAIMS = "claims"
@@ -467,8 +468,8 @@ class WhooshEngine:
                                      arrays.claim_source, _one_term(q), _prior_array,
                                      SOURCE_REPEAT_DECAY, self._doc_words)
         hits = []
-        for hit in result.hits:
-            claim = self._claims[hit.docnum]
+        for hit, claim in zip(result.hits, claims_at(self._claims, [h.docnum for h in result.hits]),
+                              strict=True):
             hits.append(EngineHit(id=claim.id, score=_score(hit.score),
                                   highlight=highlight_html(claim.text, hit.stems), terms=hit.stems))
         suggestion = None
@@ -479,9 +480,9 @@ class WhooshEngine:
                             year_levels=result.year_levels, suggestion=suggestion,
                             content_words=result.content_words, best_coverage=result.best_coverage)
 
-    def _doc_words(self, docnum: int) -> set[str]:
-        claim = self._claims[docnum]
-        return set(index_terms(f"{claim.text}\n{self._source_title.get(claim.source_id, '')}"))
+    def _doc_words(self, docnums: Sequence[int]) -> list[set[str]]:
+        return [set(index_terms(f"{claim.text}\n{self._source_title.get(claim.source_id, '')}"))
+                for claim in claims_at(self._claims, docnums)]
 
     def search_sources(self, q: EngineQuery) -> EngineResult:
         searcher = self._searcher(self._sources_ix, SOURCES)
