@@ -46,6 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from kb.config import Settings
+
 QUERY_COUNT = 200
 REPLICA_STEP = 10**10
 
@@ -98,9 +100,7 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
             "p99_ms": round(at(99) * 1000, 1), "mean_ms": round(statistics.fmean(ordered) * 1000, 1)}
 
 
-def _settings(work: Path) -> object:
-    from kb.config import Settings
-
+def _settings(work: Path) -> Settings:
     return Settings(corpus_dir=work / "corpus", index_dir=work / "index", semantic=False,
                     verifier=False, search_cache_size=0, search_time_budget_s=60.0)
 
@@ -114,13 +114,13 @@ def child_build(work: Path, corpus: Path) -> None:
     settings = _settings(work)
     shutil.rmtree(work / "corpus", ignore_errors=True)
     shutil.rmtree(work / "index", ignore_errors=True)
-    settings.corpus_dir.mkdir(parents=True)  # type: ignore[attr-defined]
+    settings.corpus_dir.mkdir(parents=True)
     started = time.perf_counter()
-    import_files([corpus], settings, fmt="scifact", progress=False)  # type: ignore[arg-type]
+    import_files([corpus], settings, fmt="scifact", progress=False)
     imported = time.perf_counter() - started
     cpu = time.process_time()
     started = time.perf_counter()
-    report = build(settings)  # type: ignore[arg-type]
+    report = build(settings)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     # A build forks a second process (kb.parallel); its CPU time and memory count too.
     side = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -137,7 +137,7 @@ def child_search(work: Path, query_file: Path) -> None:
     from kb.query import SearchRequest
 
     started = time.perf_counter()
-    kb = KnowledgeBase.open(_settings(work))  # type: ignore[arg-type]
+    kb = KnowledgeBase.open(_settings(work))
     texts = json.loads(query_file.read_text())
     kb.search(SearchRequest(q=texts[0]))
     startup = time.perf_counter() - started

@@ -152,7 +152,7 @@ class ClaimRows(Sequence[Claim]):
     def __getitem__(self, index: slice) -> list[Claim]: ...
     def __getitem__(self, index: int | slice) -> Claim | list[Claim]:
         if isinstance(index, slice):
-            return [self[n] for n in range(*index.indices(self._count))]
+            return self.many(range(*index.indices(self._count)))
         position = index + self._count if index < 0 else index
         if not 0 <= position < self._count:
             raise IndexError(f"claim {index} of {self._count}")

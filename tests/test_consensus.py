@@ -169,10 +169,17 @@ def test_the_api_rejects_a_bad_question_in_the_one_error_shape(client, url):
     _validate(client, body, "400")
 
 
-def test_the_route_is_rate_limited_and_admitted_as_a_search():
-    from kb.web.admission import SEARCHES
+def test_the_route_is_rate_limited_and_admitted_as_a_search(settings):
+    from kb.web.admission import Admission
     from kb.web.limits import SEARCH_RULES
-    assert "/api/v1/consensus" in SEARCH_RULES and ("/api/v1/consensus", "GET") in SEARCHES
+    assert "/api/v1/consensus" in SEARCH_RULES
+    app = create_app(replace(settings, search_slots=1, heavy_queue=0, search_rate_limit=""))
+    admission: Admission = app.extensions["kb_admission"]
+    admission.searches.enter()  # a search holds the only slot
+    try:
+        assert app.test_client().get("/api/v1/consensus?q=" + quote(QUESTION)).status_code == 503
+    finally:
+        admission.searches.leave()
 
 
 def test_the_api_and_the_search_page_share_the_search_rate_limit(settings):

@@ -27,7 +27,7 @@ from kb.progress import progress_bars
 from kb.query import SearchPage, SearchRequest
 from kb.server import ensure_index
 from kb.web import create_app
-from kb.web.admission import SEARCHES
+from kb.web.admission import Admission
 from kb.web.pages import MARK_WORDS, SearchState, _verification_rows, timeline
 
 feedparser = pytest.importorskip("feedparser", reason="feedparser is in the test extra")
@@ -167,7 +167,13 @@ def test_the_search_page_links_its_feed(client):
 
 
 def test_feeds_share_the_search_rate_limit_and_lanes(settings):
-    assert ("/search.atom", "GET") in SEARCHES
+    busy = create_app(replace(settings, search_slots=1, heavy_queue=0, search_rate_limit=""))
+    admission: Admission = busy.extensions["kb_admission"]
+    admission.searches.enter()  # a search holds the only slot: the feed's search waits for it too
+    try:
+        assert busy.test_client().get("/search.atom?q=ketamine+lanes").status_code == 503
+    finally:
+        admission.searches.leave()
     client = create_app(replace(settings, search_rate_limit="2 per minute")).test_client()
     assert client.get("/search?q=ketamine").status_code == 200
     assert client.get("/search.atom?q=ketamine").status_code == 200

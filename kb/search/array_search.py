@@ -26,14 +26,21 @@ from kb.models import TAG_KINDS
 from kb.query import EngineQuery
 from kb.search import grammar
 from kb.search.analysis import index_terms
-from kb.search.claimindex import STANCES, UNRANKED_LEVEL, ClaimIndex, Floats, Ints, Mask
+from kb.search.claimindex import STANCES, ClaimIndex, Floats, Ints, Mask
+from kb.search.weights import (
+    CLAIM_FIELD_BOOSTS,
+    COORDINATION_SCALE,
+    EVIDENCE_PRIOR,
+    EXPANSION_BOOST,
+    SOURCE_REPEAT_DECAY,
+    TAG_BOOST,
+    TERM_EVIDENCE_PRIOR,
+    TERM_TEXT_BOOST,
+    TERM_TITLE_BOOST,
+    UNRANKED_LEVEL,
+    prior_array,
+)
 
-CLAIM_FIELD_BOOSTS = {"text": 3.0, "terms": 1.2, "title": 1.0}  # as the Whoosh path weighs them
-TAG_BOOST = 2.0
-EXPANSION_BOOST = 0.6
-TERM_TEXT_BOOST = 3.0
-TERM_TITLE_BOOST = 2.0
-COORDINATION_SCALE = 0.9
 SPREAD_CANDIDATES = 400  # a one-term query spreads sources over this many best claims
 COVERAGE_CANDIDATES = 50  # "weak match" is judged on this many best claims
 
@@ -65,9 +72,8 @@ DocWords = Callable[[Sequence[int]], list[set[str]]]
 
 
 def search(ix: ClaimIndex, q: EngineQuery, parsed: grammar.ParsedQuery, expand: Expand,
-           phrase_claims: PhraseClaims, source_position: dict[str, int], claim_sources: Ints,
-           one_term: bool, evidence_prior: Callable[[npt.NDArray[np.int8], bool], Floats],
-           spread_decay: float, doc_words: DocWords) -> ArrayResult:
+           phrase_claims: PhraseClaims, doc_words: DocWords, source_position: dict[str, int],
+           one_term: bool) -> ArrayResult:
     """Rank, count and page the claims for *q*; raise BadQuery as the Whoosh path does."""
     filter_mask = _filters(ix, q, source_position)
     has_text = bool(parsed.clauses)
@@ -82,7 +88,7 @@ def search(ix: ClaimIndex, q: EngineQuery, parsed: grammar.ParsedQuery, expand: 
         leaves = 0
         options = 0
         should_words: list[str] = []
-        required: list[tuple[Floats, Mask]] = []
+        required: list[Floats] = []
         excluded = np.zeros(size, dtype=np.bool_)
         searchable = False
         for clause in parsed.clauses:
@@ -110,7 +116,7 @@ def search(ix: ClaimIndex, q: EngineQuery, parsed: grammar.ParsedQuery, expand: 
             if clause.occur == "must_not":
                 excluded |= score > 0
             elif clause.occur == "must":
-                required.append((score, score > 0))
+                required.append(score)
                 searchable = True
             else:
                 optional += score
@@ -151,8 +157,8 @@ def search(ix: ClaimIndex, q: EngineQuery, parsed: grammar.ParsedQuery, expand: 
             optional = np.where(optional > 0, (optional + bonus) * (leaves - 1) / leaves,
                                 0.0).astype(np.float32)
         if required:
-            matched = np.logical_and.reduce([mask for _, mask in required])
-            scores = np.sum([score for score, _ in required], axis=0) + optional
+            matched = np.logical_and.reduce([score > 0 for score in required])
+            scores = np.sum(required, axis=0) + optional
             scores = np.where(matched, scores, 0.0).astype(np.float32)
         else:
             matched = optional > 0
@@ -166,13 +172,13 @@ def search(ix: ClaimIndex, q: EngineQuery, parsed: grammar.ParsedQuery, expand: 
         matched &= filter_mask
     candidates = np.flatnonzero(matched).astype(np.int64)
     if has_text and q.sort == "relevance":
-        scores = scores * evidence_prior(ix.level, one_term)
+        scores = scores * prior_array(ix.level, TERM_EVIDENCE_PRIOR if one_term else EVIDENCE_PRIOR)
     wanted = q.offset + q.limit
     ordered = _order(ix, candidates, scores, q.sort, has_text,
                      max(wanted, SPREAD_CANDIDATES) if one_term else wanted)
     values = scores[ordered].astype(np.float64) if len(ordered) else np.zeros(0)
     if one_term and has_text and q.sort == "relevance" and len(ordered):
-        values, ordered = _spread(values, ordered, claim_sources, spread_decay)
+        values, ordered = _spread(values, ordered, ix.claim_source)
     page = list(zip(ordered[q.offset:wanted].tolist(), values[q.offset:wanted].tolist(), strict=True))
     page_words = doc_words([d for d, _ in page])
     hits = tuple(ArrayHit(d, v, tuple(sorted(shown_stems & words)))
@@ -268,14 +274,15 @@ def _order(ix: ClaimIndex, candidates: npt.NDArray[np.int64], scores: Floats, so
     return ordered[:wanted]
 
 
-def _spread(values: npt.NDArray[np.float64], ordered: npt.NDArray[np.int64], claim_sources: Ints,
-            decay: float) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """Each further claim of a source already ranked counts *decay* less (see the Whoosh path)."""
+def _spread(values: npt.NDArray[np.float64], ordered: npt.NDArray[np.int64], claim_sources: Ints
+            ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Each further claim of a source already ranked counts SOURCE_REPEAT_DECAY less (as the
+    Whoosh path's _spread_sources)."""
     seen: dict[int, int] = {}
     spread = np.empty(len(values), dtype=np.float64)
     for n, (value, docnum) in enumerate(zip(values.tolist(), ordered.tolist(), strict=True)):
         source = int(claim_sources[docnum])
-        spread[n] = value * decay ** seen.get(source, 0)
+        spread[n] = value * SOURCE_REPEAT_DECAY ** seen.get(source, 0)
         seen[source] = seen.get(source, 0) + 1
     order = np.lexsort((ordered, -spread))
     return spread[order], ordered[order]

@@ -21,7 +21,7 @@ and typos against its word lists, finds quoted phrases by position and spells su
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from kb.models import TAG_KINDS, Claim, Source
 from kb.search.lexical import ImpactIndex
+from kb.search.weights import UNRANKED_LEVEL
 from kb.vocabulary import Vocabulary
 
 TEXT_FILE = "search-text.npz"
@@ -36,7 +37,6 @@ TITLES_FILE = "search-titles.npz"
 TAGS_FILE = "search-tags.npz"
 COLUMNS_FILE = "search-claims.npz"
 FILES = (TEXT_FILE, TITLES_FILE, TAGS_FILE, COLUMNS_FILE)
-UNRANKED_LEVEL = 9
 STANCES = ("none", "supports", "limits", "contradicts")
 
 Ints = npt.NDArray[np.int32]
@@ -121,22 +121,13 @@ class TagColumn:
     code: dict[str, int]
     docs: Ints
     starts: npt.NDArray[np.int64]
-    _codes: dict[str, Ints] = field(default_factory=dict, repr=False, compare=False)
+    codes: Ints  # the tag code of each entry of docs
 
     def claims(self, term_id: str) -> Ints:
         code = self.code.get(term_id)
         if code is None:
             return np.zeros(0, dtype=np.int32)
         return self.docs[self.starts[code]:self.starts[code + 1]]
-
-    @property
-    def codes(self) -> Ints:
-        """The tag code of each entry of ``docs`` (made once, on first use)."""
-        cached = self._codes.get("codes")
-        if cached is None:
-            cached = np.repeat(np.arange(len(self.ids), dtype=np.int32), np.diff(self.starts))
-            self._codes["codes"] = cached
-        return cached
 
     def counts(self, matched: Mask) -> dict[str, int]:
         """How many matched claims carry each tag (tags no matched claim carries left out)."""
@@ -165,13 +156,20 @@ class ClaimIndex:
             for kind in TAG_KINDS:
                 for name, target in (("own", self.own), ("all", self.every)):
                     ids = data[f"{name}_{kind}_ids"].tolist()
+                    starts = data[f"{name}_{kind}_starts"]
+                    codes = np.repeat(np.arange(len(ids), dtype=np.int32), np.diff(starts))
                     target[kind] = TagColumn(ids, {t: n for n, t in enumerate(ids)},
-                                             data[f"{name}_{kind}_docs"], data[f"{name}_{kind}_starts"])
+                                             data[f"{name}_{kind}_docs"], starts, codes)
         self.size = len(self.claim_source)
         self.level = self.source_level[self.claim_source] if self.size else np.zeros(0, np.int8)
         self.year = self.source_year[self.claim_source] if self.size else np.zeros(0, np.int16)
         if self.text.size != self.size:
             raise RuntimeError("claim search arrays and store disagree; rebuild with: kb build")
+        # Each field's index, and how its documents map to claims (None: one document per claim;
+        # titles are per source, tag words per distinct tag set).
+        self._fields: tuple[tuple[str, ImpactIndex, Ints | None], ...] = (
+            ("text", self.text, None), ("title", self.titles, self.claim_source),
+            ("terms", self.tags, self.claim_tags))
 
     # --- the word part of a query: scores and match masks ---------------------------------
 
@@ -181,8 +179,7 @@ class ClaimIndex:
         (word, field) pairs each claim matched, for coordination."""
         score = np.zeros(self.size, dtype=np.float32)
         matched = np.zeros(self.size, dtype=np.int32)
-        for field_name, index, lift in (("text", self.text, None), ("title", self.titles, self.claim_source),
-                                        ("terms", self.tags, self.claim_tags)):
+        for field_name, index, lift in self._fields:
             boost = boosts.get(field_name, 0.0)
             if not boost:
                 continue
@@ -208,8 +205,7 @@ class ClaimIndex:
         """Field-weighted BM25 of claims that hold every one of *words* in one field (0 elsewhere);
         a field's best, as Whoosh scores a phrase in one of several fields."""
         best = np.zeros(self.size, dtype=np.float32)
-        for field_name, index, lift in (("text", self.text, None), ("title", self.titles, self.claim_source),
-                                        ("terms", self.tags, self.claim_tags)):
+        for field_name, index, lift in self._fields:
             boost = boosts.get(field_name, 0.0)
             if not boost or not words:
                 continue

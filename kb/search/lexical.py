@@ -115,12 +115,10 @@ class ImpactIndex:
         parts_docs: list[npt.NDArray[np.int32]] = []
         parts_impacts: list[npt.NDArray[np.float32]] = []
         for word, weight in weights.items():
-            row = self.terms.get(word)
-            if row is None or weight <= 0:
+            docs, impacts = self.postings(word)
+            if not len(docs) or weight <= 0:
                 continue
-            start, end = self.starts[row], self.starts[row + 1]
-            parts_docs.append(self.docs[start:end])
-            impacts = self.impacts[start:end]
+            parts_docs.append(docs)
             parts_impacts.append(impacts if weight == 1 else impacts * np.float32(weight))
         if not parts_docs:
             return np.zeros(self.size, dtype=np.float32)

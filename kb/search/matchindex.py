@@ -35,14 +35,6 @@ def source_text(source: Source) -> str:
     return "\n".join(filter(None, (source.title, source.abstract, source.summary)))
 
 
-def write(build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim],
-          semantic: bool = False, progress: Callable[[int], None] | None = None) -> None:
-    """Write the lexical indexes (and, with *semantic*, the embeddings) into *build_dir*."""
-    write_lexical(build_dir, sources, claims)
-    if semantic:
-        write_semantic(build_dir, sources, claims, progress)
-
-
 def write_lexical(build_dir: Path, sources: Sequence[Source], claims: Sequence[Claim]) -> None:
     """Write the BM25 indexes of claims and sources into *build_dir*."""
     by_id = {source.id: source for source in sources}

@@ -37,12 +37,25 @@ from kb.query import EngineHit, EngineQuery, EngineResult
 from kb.search import MatchSignals, array_search, claimindex, grammar, matchindex
 from kb.search import semantic as semantic_module
 from kb.search.analysis import index_terms
+from kb.search.weights import (
+    CLAIM_FIELD_BOOSTS,
+    COORDINATION_SCALE,
+    EVIDENCE_PRIOR,
+    EXPANSION_BOOST,
+    SOURCE_FIELD_BOOSTS,
+    SOURCE_REPEAT_DECAY,
+    TAG_BOOST,
+    TERM_EVIDENCE_PRIOR,
+    TERM_TEXT_BOOST,
+    TERM_TITLE_BOOST,
+    UNRANKED_LEVEL,
+    prior,
+)
 from kb.store import claims_at
 from kb.vocabulary import Vocabulary
 
 CLAIMS = "claims"
 SOURCES = "sources"
-UNRANKED_LEVEL = 9  # sorts after every ranked evidence level
 
 # Words keep inner hyphens' parts apart ("NMDA-receptor" -> nmda, receptor) but numbers with
 # decimals and Greek letters stay whole; accents fold so "Müller" finds "Muller".
@@ -50,12 +63,6 @@ _TOKENS = r"\w+(?:\.\d+)*"
 _STEMMED = (RegexTokenizer(_TOKENS) | LowercaseFilter() | CharsetFilter(accent_map)
             | StopFilter(minsize=1) | StemFilter(cachesize=50000))
 _PLAIN = RegexTokenizer(_TOKENS) | LowercaseFilter() | CharsetFilter(accent_map)
-
-# BM25F field weights: the claim sentence matters most, its source's title and its vocabulary
-# terms give context. Chosen on the bundled corpus; see bench/ for how ranking is measured.
-CLAIM_FIELD_BOOSTS = {"text": 3.0, "terms": 1.2, "title": 1.0}
-SOURCE_FIELD_BOOSTS = {"title": 2.0, "text": 1.0, "terms": 1.0}
-EXPANSION_BOOST = 0.6  # weight of a query term's synonyms and of its tag, relative to the words
 
 # From this many claims, claim searches run over the build's arrays (kb.search.array_search):
 # Whoosh scores each match in Python, which is exact and quick for a few thousand claims but took
@@ -107,9 +114,6 @@ def source_schema() -> Schema:
     )
 
 
-_terms_text = claimindex.terms_text
-
-
 def _with_ancestors(ids: Iterable[str], vocabulary: Vocabulary) -> str:
     found = set(ids)
     for term_id in list(found):
@@ -159,7 +163,7 @@ def _write_claims(build_dir: Path, sources: Sequence[Source], claims: Sequence[C
             source = by_id[claim.source_id]
             document: dict[str, object] = {
                 "id": claim.id, "source_id": claim.source_id, "text": claim.text, "title": source.title,
-                "terms": _terms_text(claim.tags, vocabulary), "spell": f"{claim.text} {source.title}",
+                "terms": claimindex.terms_text(claim.tags, vocabulary), "spell": f"{claim.text} {source.title}",
                 "stance": claim.stance or "none", "section": claim.locator.section,
                 "year": source.year or 0, "level": source.evidence_level or UNRANKED_LEVEL,
                 "retracted": "yes" if source.retracted else "no",
@@ -182,7 +186,7 @@ def _write_sources(build_dir: Path, sources: Sequence[Source], vocabulary: Vocab
             writer.add_document(
                 id=source.id, title=source.title,
                 text="\n".join(filter(None, (source.abstract, source.summary))),
-                terms=" ; ".join([_terms_text(source.tags, vocabulary), *source.keywords]),
+                terms=" ; ".join([claimindex.terms_text(source.tags, vocabulary), *source.keywords]),
                 year=source.year or 0, level=source.evidence_level or UNRANKED_LEVEL,
             )
 
@@ -308,7 +312,7 @@ class WhooshEngine:
                 # Claims are tagged at build time from the same synonyms (and the hierarchy is in
                 # the *_all fields), so one term look-up per kind stands for every synonym and
                 # narrower term; positional phrase matching over each synonym cost up to seconds.
-                options.extend(query.Term(f"{kind}_all", term_id, boost=2.0) for kind in TAG_KINDS)
+                options.extend(query.Term(f"{kind}_all", term_id, boost=TAG_BOOST) for kind in TAG_KINDS)
                 if one_term:
                     # A query that is one vocabulary term ("TRD") asks for the studies about it.
                     # The tag scores every tagged claim alike, so the literal word decided the
@@ -329,9 +333,9 @@ class WhooshEngine:
         wanted: query.Query
         if parts["must"]:
             required = parts["must"][0] if len(parts["must"]) == 1 else query.And(parts["must"])
-            wanted = query.AndMaybe(required, query.Or(optional, scale=0.9)) if optional else required
+            wanted = query.AndMaybe(required, query.Or(optional, scale=COORDINATION_SCALE)) if optional else required
         else:
-            wanted = optional[0] if len(optional) == 1 else query.Or(optional, scale=0.9)
+            wanted = optional[0] if len(optional) == 1 else query.Or(optional, scale=COORDINATION_SCALE)
         if parts["must_not"]:
             wanted = query.AndNot(wanted, query.Or(parts["must_not"]))
         return wanted
@@ -437,36 +441,29 @@ class WhooshEngine:
 
         def expand(clause: grammar.Clause) -> set[str] | None:
             with self._whoosh:
-                return expand_words(clause)
-
-        def expand_words(clause: grammar.Clause) -> set[str] | None:
-            if sources is None:
-                found = self._expand(reader, clause, CLAIM_FIELD_BOOSTS, parsed.limits)
-            else:
-                found = self._expand(reader, clause, ("text",), parsed.limits)
-                titles = self._expand(sources.reader(), clause, ("title", "terms"),  # type: ignore[attr-defined]
-                                      parsed.limits)
-                if found is not None and titles is not None:
-                    found.update(titles)
+                if sources is None:
+                    found = self._expand(reader, clause, CLAIM_FIELD_BOOSTS, parsed.limits)
+                else:
+                    found = self._expand(reader, clause, ("text",), parsed.limits)
+                    titles = self._expand(sources.reader(), clause, ("title", "terms"),  # type: ignore[attr-defined]
+                                          parsed.limits)
+                    if found is not None and titles is not None:
+                        found.update(titles)
             return None if found is None else set().union(*found.values())
 
         def phrase_claims(text: str) -> claimindex.Ints:
-            with self._whoosh:
-                return phrase_positions(text)
-
-        def phrase_positions(text: str) -> claimindex.Ints:
             words = [t.text for t in _STEMMED(text)]
-            if sources is None:
-                phrase = query.Or([query.Phrase(name, words) for name in CLAIM_FIELD_BOOSTS])
-                return np.fromiter(phrase.docs(searcher), dtype=np.int32)
-            in_text = np.fromiter(query.Phrase("text", words).docs(searcher), dtype=np.int32)
-            titled = np.fromiter(query.Phrase("title", words).docs(sources), dtype=np.int32)  # type: ignore[attr-defined]
+            with self._whoosh:
+                if sources is None:
+                    phrase = query.Or([query.Phrase(name, words) for name in CLAIM_FIELD_BOOSTS])
+                    return np.fromiter(phrase.docs(searcher), dtype=np.int32)
+                in_text = np.fromiter(query.Phrase("text", words).docs(searcher), dtype=np.int32)
+                titled = np.fromiter(query.Phrase("title", words).docs(sources), dtype=np.int32)  # type: ignore[attr-defined]
             in_title = np.flatnonzero(np.isin(arrays.claim_source, titled)).astype(np.int32)
             return np.union1d(in_text, in_title).astype(np.int32)
 
-        result = array_search.search(arrays, q, parsed, expand, phrase_claims, self._source_position,
-                                     arrays.claim_source, _one_term(q), _prior_array,
-                                     SOURCE_REPEAT_DECAY, self._doc_words)
+        result = array_search.search(arrays, q, parsed, expand, phrase_claims, self._doc_words,
+                                     self._source_position, _one_term(q))
         hits = []
         for hit, claim in zip(result.hits, claims_at(self._claims, [h.docnum for h in result.hits]),
                               strict=True):
@@ -527,7 +524,7 @@ class WhooshEngine:
             # A one-term query asks which studies are about the term; every tagged claim
             # matches it alike, so the evidence level weighs more (TERM_EVIDENCE_PRIOR).
             strength = TERM_EVIDENCE_PRIOR if one_term else EVIDENCE_PRIOR
-            prior_ranked = sorted(((float(score) * _prior(levels[docnum], strength), docnum)  # type: ignore[arg-type]
+            prior_ranked = sorted(((float(score) * prior(levels[docnum], strength), docnum)  # type: ignore[arg-type]
                                    for score, docnum in ranked), key=lambda pair: (-pair[0], pair[1]))
             if one_term:
                 prior_ranked = self._spread_sources(prior_ranked)
@@ -640,19 +637,10 @@ class _DeadlineCollector(collectors.WrappingCollector):  # type: ignore[misc]
         return found
 
 
-SOURCE_REPEAT_DECAY = 0.7  # a one-term query's score factor per claim of a source ranked before
-
-
 def _one_term(q: EngineQuery) -> bool:
     """Whether the query is one vocabulary term: one positive clause, expanded to one term."""
     parsed = q.parsed if q.parsed is not None else grammar.parse(q.text)
     return len(parsed.positive) == 1 and len(q.expansions) == 1
-
-
-# A one-term query's synonyms in the claim text and in its source's title (_spelled_out): the
-# text as the typed word's own text weight (CLAIM_FIELD_BOOSTS), the title at twice the word's.
-TERM_TEXT_BOOST = 3.0
-TERM_TITLE_BOOST = 2.0
 
 
 def _spelled_out(phrases: Sequence[str]) -> list[query.Query]:
@@ -732,24 +720,6 @@ def _sort_facets(sort: str, scored: bool) -> object:
     if sort == "oldest":
         return [sorting.FieldFacet("year"), sorting.ScoreFacet()] if scored else "year"
     return None  # relevance; documents are stored strongest evidence first, so ties lean to it
-
-
-EVIDENCE_PRIOR = 0.15  # the strongest level's score multiplier minus one
-
-
-TERM_EVIDENCE_PRIOR = 1.0  # the same for a query that is one vocabulary term (_one_term)
-
-
-def _prior_array(levels: np.ndarray, one_term: bool) -> np.ndarray:
-    """_prior over an array of levels, for the array search."""
-    strength = TERM_EVIDENCE_PRIOR if one_term else EVIDENCE_PRIOR
-    steps = np.maximum(0, UNRANKED_LEVEL - levels.astype(np.float32))
-    return (1.0 + strength * steps / (UNRANKED_LEVEL - 1)).astype(np.float32)
-
-
-def _prior(level: int, strength: float = EVIDENCE_PRIOR) -> float:
-    """Score multiplier for an evidence level: 1 + *strength* for level 1, 1 for unranked."""
-    return 1.0 + strength * max(0, UNRANKED_LEVEL - level) / (UNRANKED_LEVEL - 1)
 
 
 def _score(value: object) -> float:

@@ -34,9 +34,8 @@ from werkzeug.exceptions import HTTPException
 from kb.config import Settings
 from kb.web.errors import error_response
 
-# (rule, method) of the requests that run a search or the checker.
-SEARCHES = {("/api/v1/search", "GET"), ("/search", "GET"), ("/", "GET"), ("/search.atom", "GET"),
-            ("/api/v1/consensus", "GET")}
+# (rule, method) of the requests that run the checker. Searches need no list: every route that
+# searches does so through KnowledgeBase.search, whose gate takes the search slot.
 CHECKS = {("/api/v1/check", "POST"), ("/check", "POST")}
 RETRY_AFTER_S = 1
 
@@ -152,14 +151,6 @@ def threads_needed(settings: Settings, spare: int = 4) -> int:
             + settings.check_queue + spare)
 
 
-def _kind(rule: str | None, method: str) -> str | None:
-    if rule is None:
-        return None
-    if (rule, method) in CHECKS:
-        return "check"
-    if (rule, method) in SEARCHES and not (rule == "/" and not request.args):
-        return "search"
-    return None
 
 
 def install_admission(app: Flask, settings: Settings) -> Admission | None:
@@ -177,8 +168,7 @@ def install_admission(app: Flask, settings: Settings) -> Admission | None:
 
     @app.before_request
     def admit() -> None:
-        kind = _kind(request.url_rule.rule if request.url_rule else None, request.method)
-        if kind != "check":
+        if request.url_rule is None or (request.url_rule.rule, request.method) not in CHECKS:
             return
         client = request.remote_addr or ""
         admission.enter(client, True)
