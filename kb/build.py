@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from kb.corpus.records import locked as records_locked
 from kb.corpus.records import recover as recover_records
 from kb.errors import CorpusError, IndexUnavailable, KBError
 from kb.files import storing
-from kb.search import write_engine
+from kb.search import check_engine, publish_build, published_build, write_engine
 from kb.store import STORE_FILE, Store, order_for_index
 
 # Bump whenever the engine schema, the store or the manifest changes meaningfully.
@@ -392,6 +392,8 @@ def index_state(settings: Settings) -> tuple[str, dict[str, Any] | None]:
     "corrupt": it is incomplete or fails its checksums (``current_problems`` says how), and a
     build repairs it; "stale": it was built by another schema version or from another corpus.
     """
+    if settings.engine:
+        return published_state(settings)
     name = _pointer(settings.index_dir)
     if not name:
         return "missing", None
@@ -422,6 +424,8 @@ def build(settings: Settings, *, strict: bool = False,
     Errors in single records are reported in the manifest and skipped; with *strict*, or when the
     corpus cannot be read at all, nothing is written and CorpusError is raised.
     """
+    if settings.engine:
+        return _build_published(settings, strict=strict, progress=progress)
     started = time.perf_counter()
     index_dir = settings.index_dir
     # A full disk or a read-only index is one line naming the path, not a traceback; the
@@ -494,6 +498,41 @@ def build(settings: Settings, *, strict: bool = False,
         _write_atomic(index_dir / CURRENT, name + "\n")
         _prune_old_builds(index_dir, keep=name)
     return BuildReport(manifest=manifest, corpus=corpus)
+
+
+def _build_published(settings: Settings, *, strict: bool, progress: ProgressFactory | None) -> BuildReport:
+    """Build into a scratch index folder, then publish that build into the engine's database.
+
+    The database switches to the new build in the publishing transaction, so readers see the
+    build before or after it, never a part; the scratch folder goes either way.
+    """
+    import tempfile
+
+    check_engine(settings.engine)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="kb-publish-") as scratch:
+        local = replace(settings, index_dir=Path(scratch), engine="")
+        report = build(local, strict=strict, progress=progress)
+        advance = progress("publishing to the database", report.manifest["counts"]["claims"]) \
+            if progress else None
+        publish_build(settings.engine, Path(scratch) / BUILDS / report.manifest["build"], advance)
+    manifest = {**report.manifest, "build_seconds": round(time.perf_counter() - started, 2)}
+    return BuildReport(manifest=manifest, corpus=report.corpus)
+
+
+def published_state(settings: Settings) -> tuple[str, dict[str, Any] | None]:
+    """``index_state`` for a database engine: "missing", "stale" or "current"."""
+    from kb.search import open_published
+
+    if published_build(settings.engine) is None:
+        return "missing", None
+    _, store, engine, manifest = open_published(settings.engine)
+    engine.close()
+    store.close()
+    if manifest.get("schema_version") != SCHEMA_VERSION or \
+            manifest.get("corpus_fingerprint") != corpus_fingerprint(settings.corpus_dir):
+        return "stale", manifest
+    return "current", manifest
 
 
 def _remove_stale_temporaries(index_dir: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from kb.responses import (
     stats_body,
     vocabulary_body,
 )
+from kb.search import check_engine, engine_label
 
 
 class KBGroup(click.Group):
@@ -65,22 +67,30 @@ def _echo_json(data: Any) -> None:
               envvar="KB_CORPUS_DIR", help="Corpus folder (default: the bundled corpus/)")
 @click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               envvar="KB_INDEX_DIR", help="Index folder (default: index/ beside the corpus)")
+@click.option("--engine", default=None, envvar="KB_ENGINE", metavar="URL",
+              help="Build into and search a PostgreSQL database (postgresql://user@host:port/db) "
+                   "instead of the index folder")
 @click.pass_context
-def cli(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None) -> None:
+def cli(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None, engine: str | None) -> None:
     """Evidence KB: search research claims and the sources that back them."""
     settings = Settings.from_env()
     if corpus_dir is not None and index_dir is None:
         # Each corpus gets its own index beside it: corpus/ -> index/, my-kb/ -> my-kb-index/.
         index_dir = corpus_dir.parent / ("index" if corpus_dir.name == "corpus" else f"{corpus_dir.name}-index")
-    ctx.obj = settings.with_dirs(corpus_dir, index_dir)
+    settings = settings.with_dirs(corpus_dir, index_dir)
+    if engine is not None:
+        settings = replace(settings, engine=engine.strip())
+    check_engine(settings.engine)
+    ctx.obj = settings
 
 
 def _kb(ctx: click.Context) -> KnowledgeBase:
     # Resolving first (opening resolves again, from the same process's checks) lets a damaged
     # index that falls back to an earlier build say so, rather than answer from it silently.
-    served = resolve_build(ctx.obj.index_dir)
-    if served.degraded:
-        click.echo(f"Warning: {served.reason()}", err=True)
+    if not ctx.obj.engine:
+        served = resolve_build(ctx.obj.index_dir)
+        if served.degraded:
+            click.echo(f"Warning: {served.reason()}", err=True)
     return KnowledgeBase.open(ctx.obj)
 
 
@@ -111,7 +121,8 @@ def build(ctx: click.Context, check: bool, strict: bool, quiet: bool) -> None:
         click.echo(f"{settings.corpus_dir.name}/{problem}", err=True)
     counts = report.manifest["counts"]
     click.echo(f"Built {counts['sources']} sources and {counts['claims']} claims in "
-               f"{report.manifest['build_seconds']} s into {settings.index_dir}")
+               f"{report.manifest['build_seconds']} s into "
+               f"{engine_label(settings.engine) if settings.engine else settings.index_dir}")
 
 
 def _search_options(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -57,6 +57,9 @@ class Settings:
     # Verdicts from the trained verifier (kb/models/verifier); False (KB_VERIFIER=0) falls back to
     # the lexical rules of kb.check.verdict, as does an install without the model files.
     verifier: bool = True
+    # Where builds are written and served from: "" is the embedded engine in index_dir; a
+    # postgresql:// URL (KB_ENGINE, --engine) builds into and serves from that database.
+    engine: str = ""
 
     @classmethod
     def from_env(cls, root: Path | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -93,6 +96,7 @@ class Settings:
             search_cache_size=int(environ.get("KB_SEARCH_CACHE", defaults.search_cache_size)),
             search_time_budget_s=float(environ.get("KB_SEARCH_TIME_BUDGET", defaults.search_time_budget_s)),
             semantic=environ.get("KB_SEMANTIC", "1").strip().lower() not in {"0", "false", "no", "off"},
+            engine=environ.get("KB_ENGINE", "").strip(),
             verifier=environ.get("KB_VERIFIER", "1").strip().lower() not in {"0", "false", "no", "off"},
         )
 

@@ -41,7 +41,7 @@ from kb.query import (
     SearchPage,
     SearchRequest,
 )
-from kb.search import SearchEngine, grammar, open_engine
+from kb.search import SearchEngine, check_engine, grammar, open_engine, open_published
 from kb.search.grammar import ParsedQuery
 from kb.store import Store, claim_facts
 from kb.vocabulary import Vocabulary
@@ -57,12 +57,18 @@ QUERY_FIELDS = frozenset({*FILTER_KINDS, "source", "stance", "year"})
 class KnowledgeBase:
     """A read-only view of one build of the knowledge base."""
 
-    def __init__(self, settings: Settings, build_dir: Path, store: Store, engine: SearchEngine) -> None:
+    def __init__(self, settings: Settings, build_dir: Path | None, store: Store, engine: SearchEngine,
+                 manifest: dict[str, Any] | None = None) -> None:
         self.settings = settings
+        # The build folder of the embedded engine; None for a build a database serves.
         self.build_dir = build_dir
         self.store = store
         self.engine = engine
-        self.manifest = read_manifest(build_dir)
+        if manifest is None:
+            assert build_dir is not None, "a build without a folder brings its manifest"
+            manifest = read_manifest(build_dir)
+        self.manifest = manifest
+        self.build_name: str = str(manifest.get("build") or (build_dir.name if build_dir else ""))
         self._matcher: Matcher | None = None
         self._cache: OrderedDict[tuple[object, ...], SearchPage] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -74,7 +80,12 @@ class KnowledgeBase:
 
     @classmethod
     def open(cls, settings: Settings) -> KnowledgeBase:
-        """Open the build that index/CURRENT names; IndexUnavailable when there is none."""
+        """Open the build that index/CURRENT (or the engine's database) names; IndexUnavailable
+        when there is none."""
+        if settings.engine:
+            check_engine(settings.engine)
+            _, store, engine, manifest = open_published(settings.engine)
+            return cls(settings, None, store, engine, manifest)
         build_dir = require_build(settings.index_dir)
         store = Store.read(build_dir)
         engine = open_engine(build_dir, store.sources, store.claims)

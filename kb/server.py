@@ -8,11 +8,13 @@ import os
 import socket
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from kb.build import build, current_problems, index_state, resolve_build
 from kb.config import Settings
 from kb.errors import KBError
 from kb.progress import progress_bars
+from kb.search import check_engine
 from kb.web.admission import threads_needed
 
 
@@ -25,6 +27,12 @@ def ensure_index(settings: Settings, out: object = sys.stderr) -> None:
     """
     state, _ = index_state(settings)
     if state == "current":
+        return
+    if settings.engine and state == "stale":
+        # A database's builds are published by `kb --engine URL build` (on the primary; this
+        # server may read a replica): serve what it holds rather than build from this machine.
+        print("Note: the database serves a build of another corpus or version; publish a new one "
+              "with: kb --engine URL build", file=out, flush=True)  # type: ignore[call-overload]
         return
     if state == "corrupt":
         problems = current_problems(settings.index_dir)
@@ -72,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "at once, plus 4 for cheap requests)")
     parser.add_argument("--corpus-dir", default=None, help="corpus folder (default: corpus/)")
     parser.add_argument("--index-dir", default=None, help="index folder (default: index/)")
+    parser.add_argument("--engine", default=None, metavar="URL",
+                        help="serve from a PostgreSQL database (postgresql://user@host:port/db; "
+                             "default: KB_ENGINE, else the index folder); a replica serves reads")
     args = parser.parse_args(argv)
 
     from pathlib import Path
@@ -82,12 +93,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if corpus_dir is not None and index_dir is None:
         index_dir = corpus_dir.parent / ("index" if corpus_dir.name == "corpus" else f"{corpus_dir.name}-index")
     settings = settings.with_dirs(corpus_dir, index_dir)
+    if args.engine is not None:
+        settings = replace(settings, engine=args.engine.strip())
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not _port_free(args.host, args.port):
         print(f"Error: port {args.port} on {args.host} is in use: stop the other server or pass "
               f"--port (or KB_PORT) with a free port", file=sys.stderr)
         return 1
     try:
+        check_engine(settings.engine)
         ensure_index(settings)
     except KBError as error:
         print(f"Error: the index could not be built: {error}", file=sys.stderr)

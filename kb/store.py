@@ -75,18 +75,23 @@ def term_from_dict(data: dict[str, Any]) -> Term:
     return Term(**values)
 
 
-class _Rows:
-    """One read-only connection to a store file, shared by threads under a lock, and the claims
-    read last (a search reads its hits' claims, then the page reads them again by id)."""
+class RowReader:
+    """Read-only access to a store's tables, shared by threads, and the claims read last (a
+    search reads its hits' claims, then the page reads them again by id).
+
+    Subclasses run one SQL statement (``?`` placeholders); this one reads ``store.sqlite``, the
+    PostgreSQL engine's reads the same tables from its database.
+    """
 
     CACHED = 4096
+    BATCH_KEYS = 500  # keys per IN (...) query
 
-    def __init__(self, path: Path) -> None:
-        # immutable: the file never changes once built, so SQLite skips locking and change checks.
-        self._connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
-                                           check_same_thread=False)
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._recent: OrderedDict[object, Claim] = OrderedDict()  # ("pos", n) or ("id", id)
+
+    def execute(self, sql: str, args: Sequence[object]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
 
     def claims(self, column: str, keys: Sequence[object]) -> dict[object, Claim]:
         """The claims whose *column* ("pos" or "id") is one of *keys*, read in one query."""
@@ -97,12 +102,12 @@ class _Rows:
                 if claim is not None:
                     self._recent.move_to_end((column, key))
                     found[key] = claim
-            missing = list(dict.fromkeys(k for k in keys if k not in found))
-            for start in range(0, len(missing), 500):  # SQLite's limit on parameters is higher
-                part = missing[start:start + 500]
-                marks = ",".join("?" * len(part))
-                rows = self._connection.execute(
-                    f"SELECT pos, data FROM claims WHERE {column} IN ({marks})", part).fetchall()
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        for start in range(0, len(missing), self.BATCH_KEYS):
+            part = missing[start:start + self.BATCH_KEYS]
+            marks = ",".join("?" * len(part))
+            rows = self.execute(f"SELECT pos, data FROM claims WHERE {column} IN ({marks})", part)
+            with self._lock:
                 for pos, data in rows:
                     claim = _claim(data)
                     found[pos if column == "pos" else claim.id] = claim
@@ -116,16 +121,32 @@ class _Rows:
             self._recent.popitem(last=False)
 
     def all(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._connection.execute(sql, args).fetchall()
+        return self.execute(sql, args)
 
     def one(self, sql: str, *args: object) -> tuple[Any, ...] | None:
-        with self._lock:
-            row: tuple[Any, ...] | None = self._connection.execute(sql, args).fetchone()
-            return row
+        rows = self.execute(sql, args)
+        return rows[0] if rows else None
 
     def close(self) -> None:
-        with self._lock:
+        pass
+
+
+class _SQLiteRows(RowReader):
+    """One read-only connection to a store file under a lock."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        # immutable: the file never changes once built, so SQLite skips locking and change checks.
+        self._connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
+                                           check_same_thread=False)
+        self._sql_lock = threading.Lock()
+
+    def execute(self, sql: str, args: Sequence[object]) -> list[tuple[Any, ...]]:
+        with self._sql_lock:
+            return self._connection.execute(sql, tuple(args)).fetchall()
+
+    def close(self) -> None:
+        with self._sql_lock:
             self._connection.close()
 
 
@@ -138,7 +159,7 @@ class ClaimRows(Sequence[Claim]):
 
     BATCH = 2000  # rows read at a time when iterating
 
-    def __init__(self, rows: _Rows) -> None:
+    def __init__(self, rows: RowReader) -> None:
         self._rows = rows
         found = rows.one("SELECT count(*) FROM claims")
         self._count = int(found[0]) if found else 0
@@ -188,7 +209,7 @@ class ClaimRows(Sequence[Claim]):
 
 
 class _ClaimsById(Mapping[str, Claim]):
-    def __init__(self, rows: _Rows, count: int) -> None:
+    def __init__(self, rows: RowReader, count: int) -> None:
         self._rows = rows
         self._count = count
 
@@ -210,7 +231,7 @@ class _ClaimsById(Mapping[str, Claim]):
 
 
 class _ClaimsBySource(Mapping[str, list[Claim]]):
-    def __init__(self, rows: _Rows) -> None:
+    def __init__(self, rows: RowReader) -> None:
         self._rows = rows
 
     def __getitem__(self, source_id: str) -> list[Claim]:
@@ -251,7 +272,7 @@ class Store:
             claims_by_source = by_source
         self.claim_by_id: Mapping[str, Claim] = claim_by_id
         self.claims_by_source: Mapping[str, list[Claim]] = claims_by_source
-        self._rows: _Rows | None = None
+        self._rows: RowReader | None = None
 
     def write(self, folder: Path) -> None:
         """Write the store as ``folder/store.sqlite`` (a new file)."""
@@ -281,19 +302,23 @@ class Store:
     @classmethod
     def read(cls, folder: Path) -> Store:
         """Open the store in *folder*: sources and vocabulary in memory, claims on disk."""
-        rows = _Rows(folder / STORE_FILE)
+        rows = _SQLiteRows(folder / STORE_FILE)
         try:
-            sources = [source_from_dict(json.loads(data))
-                       for (data,) in rows.all("SELECT data FROM sources ORDER BY pos")]
-            vocabulary = Vocabulary(term_from_dict(json.loads(data))
-                                    for (data,) in rows.all("SELECT data FROM terms ORDER BY pos"))
-            claims = ClaimRows(rows)
+            return cls.over(rows)
         except sqlite3.DatabaseError as error:
             rows.close()
             raise OSError(f"{folder / STORE_FILE} cannot be read ({error}); rebuild with: kb build") \
                 from error
-        store = cls(sources, claims, vocabulary, _ClaimsById(rows, len(claims)),
-                    _ClaimsBySource(rows))
+
+    @classmethod
+    def over(cls, rows: RowReader) -> Store:
+        """A store read through *rows*: sources and vocabulary in memory, claims where they are."""
+        sources = [source_from_dict(json.loads(data))
+                   for (data,) in rows.all("SELECT data FROM sources ORDER BY pos")]
+        vocabulary = Vocabulary(term_from_dict(json.loads(data))
+                                for (data,) in rows.all("SELECT data FROM terms ORDER BY pos"))
+        claims = ClaimRows(rows)
+        store = cls(sources, claims, vocabulary, _ClaimsById(rows, len(claims)), _ClaimsBySource(rows))
         store._rows = rows
         return store
 

@@ -9,8 +9,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
+import postgres_server
 import pytest
 from click.testing import CliRunner, Result
 
@@ -57,6 +59,26 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
                         search_rate_limit="", check_rate_limit="")
     build(settings)
     return settings
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[postgres_server.Server]:
+    """A real PostgreSQL server on loopback for the run; in CI its absence is a failure."""
+    if postgres_server.binaries() is None:
+        if os.environ.get("CI", "").lower() in {"1", "true"}:
+            pytest.fail("PostgreSQL is not installed: .ci/run installs it (apt-get install postgresql)")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    server = postgres_server.start_primary()
+    yield server
+    postgres_server.remove(server)
+
+
+@pytest.fixture(scope="session")
+def pg_settings(settings: Settings, postgres: postgres_server.Server) -> Settings:
+    """The session's settings with the mini corpus built into and served from PostgreSQL."""
+    published = replace(settings, engine=postgres.url)
+    build(published)
+    return published
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,12 @@
-"""The search engine seam: the only package that imports Whoosh.
+"""The search engine seam: the only package that imports Whoosh or a database driver.
 
 The rest of Evidence KB talks to an engine through ``SearchEngine`` (reading) and
-``write_engine`` (building). A scale-out engine such as OpenSearch would implement the same two,
-and nothing outside this package would change.
+``write_engine`` (building). Two engines implement them: Whoosh with the build's arrays, in the
+index folder (embedded, the default), and PostgreSQL (``kb.search.postgres``), chosen by an
+engine URL (``Settings.engine``): a build is made as for the embedded engine, then published
+into the database (``publish_build``) and served from it (``open_published``). A scale-out engine
+such as OpenSearch would implement the same functions, and nothing outside this package would
+change.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from kb.models import Claim, Source
 from kb.query import EngineQuery, EngineResult
+from kb.store import Store
 from kb.vocabulary import Vocabulary
 
 Ranked = tuple[tuple[str, float], ...]  # (claim or source id, score), best first
@@ -81,3 +86,55 @@ def open_engine(build_dir: Path, sources: Sequence[Source], claims: Sequence[Cla
     from kb.search.whoosh_engine import WhooshEngine
 
     return WhooshEngine(build_dir, sources, claims)
+
+
+def is_published_engine(engine: str) -> bool:
+    """Whether *engine* (``Settings.engine``) names a database engine rather than the index folder."""
+    from kb.search import postgres
+
+    return postgres.is_engine_url(engine)
+
+
+def engine_label(engine: str) -> str:
+    """*engine* as it may be shown: a database URL without its password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(engine)
+    if parts.password is None:
+        return engine
+    host = parts.hostname or ""
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def check_engine(engine: str) -> None:
+    """Refuse an engine setting no engine understands, with the fix."""
+    from kb.errors import BadRequest
+
+    if engine and not is_published_engine(engine):
+        raise BadRequest(f"Unknown engine {engine!r}: leave it empty for the embedded engine or give a "
+                         "postgresql://user@host:port/database URL")
+
+
+def publish_build(engine: str, build_dir: Path, progress: Callable[[int], None] | None = None) -> str:
+    """Publish the finished build in *build_dir* into *engine* and serve it there; its name."""
+    from kb.search import postgres
+
+    return postgres.publish(engine, build_dir, progress)
+
+
+def published_build(engine: str) -> str | None:
+    """The name of the build *engine* serves now (None when it holds none); cheap, for polling."""
+    from kb.search import postgres
+
+    return postgres.served_schema(engine)
+
+
+def open_published(engine: str) -> tuple[str, Store, SearchEngine, dict[str, Any]]:
+    """(build name, store, engine, manifest) of the build *engine* serves; IndexUnavailable if none."""
+    from kb.search import postgres
+
+    opened = postgres.open_build(engine)
+    return opened.schema, opened.store, opened.engine, opened.manifest

@@ -337,7 +337,10 @@ class WhooshEngine:
         else:
             wanted = optional[0] if len(optional) == 1 else query.Or(optional, scale=COORDINATION_SCALE)
         if parts["must_not"]:
-            wanted = query.AndNot(wanted, query.Or(parts["must_not"]))
+            # Applied as a mask by _run (a FilterCollector's restrict), not as AndNot: Whoosh's
+            # AndNot matcher let excluded claims through when the kept side was an Or of boosted
+            # tag terms ("-ketamine depression" returned claims saying "Ketamine ...").
+            wanted = _Excluding(wanted, query.Or(parts["must_not"]))
         return wanted
 
     def _clause_query(self, reader: object, clause: grammar.Clause, boosts: dict[str, float],
@@ -506,8 +509,12 @@ class WhooshEngine:
         collector = collectors.TermsCollector(collector)
         if q.time_budget is not None:
             collector = _DeadlineCollector(collector, time.monotonic() + q.time_budget)
-        if filter_query is not None:  # outermost, as Searcher.collector does, so it sees docs first
-            collector = collectors.FilterCollector(collector, filter_query)
+        excluded = None
+        if isinstance(main, _Excluding):
+            main, excluded = main.kept, main.excluded
+        if filter_query is not None or excluded is not None:
+            # outermost, as Searcher.collector does, so it sees docs first
+            collector = collectors.FilterCollector(collector, filter_query, excluded)
         partial = False
         try:
             searcher.search_with_collector(main, collector)
@@ -611,6 +618,15 @@ class WhooshEngine:
             else:
                 out.append(token)
         return " ".join(out) if changed else None
+
+
+class _Excluding(query.WrappingQuery):  # type: ignore[misc]
+    """A query and the matches to leave out of it, which _run applies as a mask."""
+
+    def __init__(self, kept: query.Query, excluded: query.Query) -> None:
+        super().__init__(kept)
+        self.kept = kept
+        self.excluded = excluded
 
 
 class _DeadlineCollector(collectors.WrappingCollector):  # type: ignore[misc]

@@ -20,7 +20,9 @@ from flask import current_app
 
 from kb.build import CURRENT, ServedBuild, build_signature, served_build
 from kb.config import Settings
+from kb.errors import KBError
 from kb.knowledge_base import KnowledgeBase
+from kb.search import published_build
 
 log = logging.getLogger("kb.web")
 
@@ -33,7 +35,7 @@ class AppState:
 
     settings: Settings
     kb: KnowledgeBase | None = None
-    pointer_mtime: float | None = None
+    pointer_mtime: object = None  # index/CURRENT's stamp, or the build a database serves
     lock: threading.Lock = field(default_factory=threading.Lock)
     served: ServedBuild | None = None  # the open build and, when degraded, why
     signature: object = None  # build_signature of the open build when it was opened
@@ -45,12 +47,27 @@ class AppState:
     def _pointer(self) -> Path:
         return self.settings.index_dir / CURRENT
 
-    def _pointer_stamp(self) -> float | None:
+    def _pointer_stamp(self) -> object:
+        if self.settings.engine:
+            return self._published_stamp()
         try:
             stat = self._pointer().stat()
         except FileNotFoundError:
             return None
         return stat.st_mtime_ns + stat.st_ino  # a replaced file has a new inode even in the same ns
+
+    def _published_stamp(self) -> object:
+        """The build a database engine serves, asked at most every RECHECK_SECONDS: a build
+        published on the primary reaches a replica's readers within that of its replay."""
+        now = time.monotonic()
+        if self.kb is not None and now - self.checked_at < RECHECK_SECONDS:
+            return self.pointer_mtime
+        self.checked_at = now
+        try:
+            return published_build(self.settings.engine)
+        except KBError as error:  # the database is unreachable: keep serving the open build
+            log.warning("%s", error)
+            return self.pointer_mtime
 
     def _files_changed(self, kb: KnowledgeBase, force: bool) -> bool:
         """Whether the open build's files changed since it was opened; stat-ed every few seconds.
@@ -60,6 +77,8 @@ class AppState:
         """
         if self.suspect:
             return True
+        if kb.build_dir is None:  # a database's builds never change once published
+            return False
         now = time.monotonic()
         if not force and now - self.checked_at < RECHECK_SECONDS:
             return False
@@ -83,10 +102,13 @@ class AppState:
                 # (503) when none is, and the next request tries again.
                 opened = KnowledgeBase.open(self.settings)  # the old one stays valid for its readers
                 opened.search_gate = self.search_gate
-                self.served = served_build(self.settings.index_dir, opened.build_dir)
-                self.signature = build_signature(opened.build_dir)
+                if opened.build_dir is not None:
+                    self.served = served_build(self.settings.index_dir, opened.build_dir)
+                    self.signature = build_signature(opened.build_dir)
+                else:
+                    self.served = None
                 self.checked_at = time.monotonic()
-                if self.served.degraded:
+                if self.served is not None and self.served.degraded:
                     log.warning(self.served.reason())
                 self.kb, self.pointer_mtime, self.suspect = opened, stamp, False
             return self.kb
