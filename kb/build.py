@@ -44,7 +44,7 @@ from kb.corpus.records import locked as records_locked
 from kb.corpus.records import recover as recover_records
 from kb.errors import CorpusError, IndexUnavailable, KBError
 from kb.files import storing
-from kb.search import check_engine, publish_build, published_build, write_engine
+from kb.search import check_engine, publish_build, published_manifest, write_engine
 from kb.store import STORE_FILE, Store, order_for_index
 
 # Bump whenever the engine schema, the store or the manifest changes meaningfully.
@@ -522,13 +522,9 @@ def _build_published(settings: Settings, *, strict: bool, progress: ProgressFact
 
 def published_state(settings: Settings) -> tuple[str, dict[str, Any] | None]:
     """``index_state`` for a database engine: "missing", "stale" or "current"."""
-    from kb.search import open_published
-
-    if published_build(settings.engine) is None:
+    manifest = published_manifest(settings.engine)
+    if manifest is None:
         return "missing", None
-    _, store, engine, manifest = open_published(settings.engine)
-    engine.close()
-    store.close()
     if manifest.get("schema_version") != SCHEMA_VERSION or \
             manifest.get("corpus_fingerprint") != corpus_fingerprint(settings.corpus_dir):
         return "stale", manifest

@@ -132,6 +132,13 @@ def published_build(engine: str) -> str | None:
     return postgres.served_schema(engine)
 
 
+def published_manifest(engine: str) -> dict[str, Any] | None:
+    """The manifest of the build *engine* serves now (None when it holds none)."""
+    from kb.search import postgres
+
+    return postgres.served_manifest(engine)
+
+
 def open_published(engine: str) -> tuple[str, Store, SearchEngine, dict[str, Any]]:
     """(build name, store, engine, manifest) of the build *engine* serves; IndexUnavailable if none."""
     from kb.search import postgres

@@ -330,6 +330,19 @@ def served_schema(url: str) -> str | None:
         return _pointer(connection)
 
 
+def served_manifest(url: str) -> dict[str, Any] | None:
+    """The manifest of the build the database serves now (None before the first publish)."""
+    from psycopg import sql
+
+    with _connect(url, autocommit=True) as connection:
+        schema = _pointer(connection)
+        if schema is None:
+            return None
+        row = connection.execute(sql.SQL("SELECT data FROM {}.manifest").format(sql.Identifier(schema))
+                                 ).fetchone()
+        return json.loads(row[0]) if row else None
+
+
 # --- reading ------------------------------------------------------------------------------
 
 class _PostgresRows(RowReader):

@@ -26,6 +26,7 @@ from kb.search import published_build
 
 log = logging.getLogger("kb.web")
 
+SUPERSEDED_CLOSE_S = 120.0  # seconds a replaced build stays open for the requests holding it
 RECHECK_SECONDS = 2.0  # how often requests stat the open build's files (microseconds per check)
 
 
@@ -110,7 +111,14 @@ class AppState:
                 self.checked_at = time.monotonic()
                 if self.served is not None and self.served.degraded:
                     log.warning(self.served.reason())
+                superseded = self.kb
                 self.kb, self.pointer_mtime, self.suspect = opened, stamp, False
+                if superseded is not None:
+                    # Requests that got the old build finish with it (every request is bounded
+                    # well under this); then its files, searchers and database connections go.
+                    closer = threading.Timer(SUPERSEDED_CLOSE_S, superseded.close)
+                    closer.daemon = True
+                    closer.start()
             return self.kb
 
 
