@@ -130,7 +130,7 @@ def run(kb: KnowledgeBase, data: Path, labels: dict[str, list[dict[str, Any]]]) 
     for slug, rows in labels.items():
         article = (data / f"{slug}.txt").read_text(encoding="utf-8")
         started = time.perf_counter()
-        result = check_article(article, kb)
+        result = check_article(article, kb.build)
         seconds += time.perf_counter() - started
         outcomes.extend(Outcome(row, match(row["sentence"], article, result)) for row in rows)
     return outcomes, seconds

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kb.config import Settings
-from kb.ingest.importer import import_files
+from kb.corpus.importer import import_files
 
 FIXTURE = ROOT / "tests" / "data" / "fixtures" / "medline" / "rispy_example_pubmed.nbib"
 

@@ -17,8 +17,13 @@ prints:
 - the speed anchor, in the same run: tantivy's plain BM25 (pip install tantivy) over the same
   claim sentences and the same queries, with its indexing time.
 
+With ``--engine postgresql://...`` each size is also published into that database and measured
+there: publish time and size in the database, start-up, library search, and the server (or
+``--read-servers 2``: two servers on the same database, wrk's 8 connections split between
+them) with ``KB_ENGINE`` set. The database's own processes are not in the memory figures.
+
     python bench/scale.py --corpus scifact/corpus.jsonl --claims scifact/claims_train.jsonl \
-        --factors 1,4,10,22 --work /tmp/kb-scale
+        --factors 1,4,10,22 --work /tmp/kb-scale [--engine postgresql://... --read-servers 1,2]
 
 ``--work`` keeps each factor's corpus and build for the next run (rebuilt with --rebuild).
 Every figure is of the replicas, on the machine the script runs on.
@@ -75,7 +80,7 @@ def queries(corpus_file: Path, claims_file: Path, count: int = QUERY_COUNT) -> l
     rng = random.Random(20260)
     claims = [json.loads(line)["claim"] for line in claims_file.read_text(encoding="utf-8").splitlines()
               if line.strip()]
-    # The query language takes at most 32 words and phrases (kb.search.grammar.QueryLimits).
+    # The query language takes at most 32 words and phrases (kb.grammar.QueryLimits).
     picked = rng.sample(sorted({c for c in claims if len(c.split()) <= 30}), count // 2)
     words: list[str] = []
     for line in corpus_file.read_text(encoding="utf-8").splitlines():
@@ -100,16 +105,16 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
             "p99_ms": round(at(99) * 1000, 1), "mean_ms": round(statistics.fmean(ordered) * 1000, 1)}
 
 
-def _settings(work: Path) -> Settings:
+def _settings(work: Path, engine: str = "") -> Settings:
     return Settings(corpus_dir=work / "corpus", index_dir=work / "index", semantic=False,
-                    verifier=False, search_cache_size=0, search_time_budget_s=60.0)
+                    verifier=False, search_cache_size=0, search_time_budget_s=60.0, engine=engine)
 
 
 # --- steps run in child processes, so time and memory are their own ------------------------
 
 def child_build(work: Path, corpus: Path) -> None:
     from kb.build import build
-    from kb.ingest.importer import import_files
+    from kb.corpus.importer import import_files
 
     settings = _settings(work)
     shutil.rmtree(work / "corpus", ignore_errors=True)
@@ -132,12 +137,32 @@ def child_build(work: Path, corpus: Path) -> None:
                       "peak_mb": round(usage.ru_maxrss / 1024)}))
 
 
-def child_search(work: Path, query_file: Path) -> None:
+def child_publish(work: Path, engine: str) -> None:
+    import psycopg
+
+    from kb.build import current_build
+    from kb.search import publish_build
+
+    build_dir = current_build(work / "index")
+    assert build_dir is not None, "no build to publish"
+    started = time.perf_counter()
+    schema = publish_build(engine, build_dir)
+    seconds = time.perf_counter() - started
+    with psycopg.connect(engine) as connection:
+        row = connection.execute(
+            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'm')",
+            (schema,)).fetchone()
+    size = int(row[0] or 0) if row else 0
+    print(json.dumps({"publish_s": round(seconds, 1), "database_mb": round(size / 2**20, 1)}))
+
+
+def child_search(work: Path, query_file: Path, engine: str = "") -> None:
     from kb.knowledge_base import KnowledgeBase
     from kb.query import SearchRequest
 
     started = time.perf_counter()
-    kb = KnowledgeBase.open(_settings(work))
+    kb = KnowledgeBase.open(_settings(work, engine))
     texts = json.loads(query_file.read_text())
     kb.search(SearchRequest(q=texts[0]))
     startup = time.perf_counter() - started
@@ -200,24 +225,37 @@ def run_child(step: str, *args: str) -> dict[str, object]:
     return data
 
 
-def server_load(work: Path, texts: Sequence[str], duration: float) -> dict[str, object]:
+def server_load(work: Path, texts: Sequence[str], duration: float, engine: str = "",
+                servers: int = 1) -> dict[str, object]:
+    """wrk's 8 connections over *servers* servers (split evenly), all on the same build."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from load import rss_kb, run_wrk, start_server
 
     os.environ.update({"KB_SEMANTIC": "0", "KB_VERIFIER": "0", "KB_SEARCH_CACHE": "0",
-                       "KB_SEARCH_TIME_BUDGET": "60"})
+                       "KB_SEARCH_TIME_BUDGET": "60", "KB_ENGINE": engine})
     started = time.perf_counter()
-    process, url = start_server(work / "corpus", work / "index", threads=8)
+    running = [start_server(work / "corpus", work / "index", threads=8) for _ in range(servers)]
     startup = time.perf_counter() - started
     try:
         paths = [f"/api/v1/search?q={urllib.parse.quote(text)}" for text in texts]
-        with tempfile.TemporaryDirectory() as scratch:
-            row = run_wrk(url, paths, 8, duration, False, Path(scratch))
-        return {"server_startup_s": round(startup, 1), "rps": row["rps"], "p50_ms": row["p50_ms"],
-                "p99_ms": row["p99_ms"], "non2xx_or_errors": row["errors"],
-                "rss_mb": round(rss_kb(process.pid) / 1024)}
+        with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(servers) as pool:
+            folders = [Path(scratch) / str(n) for n in range(servers)]
+            for folder in folders:
+                folder.mkdir()
+            rows = list(pool.map(lambda n: run_wrk(running[n][1], paths, 8 // servers, duration, False,
+                                                   folders[n]), range(servers)))
+        return {"servers": servers, "server_startup_s": round(startup, 1),
+                "rps": round(sum(row["rps"] for row in rows), 1),
+                "p50_ms": max(row["p50_ms"] for row in rows), "p99_ms": max(row["p99_ms"] for row in rows),
+                "non2xx_or_errors": sum(row["errors"] for row in rows),
+                "rss_mb": [round(rss_kb(process.pid) / 1024) for process, _ in running]}
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        os.environ.pop("KB_ENGINE", None)
+        for process, _ in running:
+            process.terminate()
+        for process, _ in running:
+            process.wait(timeout=60)
 
 
 def index_size_mb(work: Path) -> float:
@@ -235,12 +273,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true", help="build again even when a build exists")
     parser.add_argument("--no-server", action="store_true", help="skip the server under wrk")
     parser.add_argument("--no-tantivy", action="store_true", help="skip the tantivy anchor")
+    parser.add_argument("--engine", default="", help="also publish into and measure this postgresql:// URL")
+    parser.add_argument("--read-servers", default="1",
+                        help="with --engine: server counts to measure under wrk, comma-separated")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         steps = {"build": lambda: child_build(Path(args.args[0]), Path(args.args[1])),
-                 "search": lambda: child_search(Path(args.args[0]), Path(args.args[1])),
+                 "publish": lambda: child_publish(Path(args.args[0]), args.args[1]),
+                 "search": lambda: child_search(Path(args.args[0]), Path(args.args[1]), *args.args[2:]),
                  "tantivy": lambda: child_tantivy(Path(args.args[0]), Path(args.args[1]))}
         steps[args.child]()
         return 0
@@ -269,6 +311,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.no_tantivy:
             print(f"x{factor} tantivy BM25 (anchor): "
                   f"{json.dumps(run_child('tantivy', str(work), str(query_file)))}", flush=True)
+        if args.engine:
+            print(f"x{factor} postgresql publish: {json.dumps(run_child('publish', str(work), args.engine))}",
+                  flush=True)
+            searched = run_child("search", str(work), str(query_file), args.engine)
+            print(f"x{factor} postgresql library search: {json.dumps(searched)}", flush=True)
+            for servers in (int(n) for n in args.read_servers.split(",") if not args.no_server):
+                loaded = server_load(work, texts, args.duration, args.engine, servers)
+                print(f"x{factor} postgresql server, 8 connections: {json.dumps(loaded)}", flush=True)
     return 0
 
 

@@ -108,7 +108,7 @@ def file_digest(path: Path) -> str:
 
 def prepare(corpus_file: Path, work: Path, semantic: bool) -> tuple[Settings, dict[str, float]]:
     """Import and build the SciFact knowledge base under *work* (reused when unchanged)."""
-    from kb.ingest.importer import import_files
+    from kb.corpus.importer import import_files
 
     settings = Settings(corpus_dir=work / "corpus", index_dir=work / "index", semantic=semantic)
     stamp = work / "imported-from.sha256"

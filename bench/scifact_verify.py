@@ -176,7 +176,7 @@ def check_all(kb: KnowledgeBase, claims: Sequence[dict[str, Any]]) -> list[Check
     runs = []
     for claim in claims:
         started = time.perf_counter()
-        result = check_article(claim["claim"], kb, "text").to_dict()
+        result = check_article(claim["claim"], kb.build, "text").to_dict()
         seconds = time.perf_counter() - started
         checkable = [c for c in result["claims"] if c["checkworthy"]]
         verdict = checkable[0]["verdict"] if checkable else None

@@ -440,9 +440,7 @@ def build(settings: Settings, *, strict: bool = False,
         with records_locked(settings.corpus_dir) if has_records else nullcontext():
             fingerprint = corpus_fingerprint(settings.corpus_dir) if settings.corpus_dir.is_dir() else ""
             corpus = load_corpus(settings.corpus_dir)
-        fatal = [p for p in corpus.errors if p.fatal
-                 or p.message.startswith("corpus folder does not exist")
-                 or "vocabulary" in p.file and p.severity == "error"]
+        fatal = [p for p in corpus.errors if p.fatal]
         if (strict and corpus.errors) or fatal or not corpus.sources:
             # the errors that stop the build first, then the rest, so the message leads with them
             problems = [*fatal, *(p for p in corpus.errors if p not in fatal)] or corpus.problems

@@ -18,6 +18,8 @@ import click
 from kb import __version__
 from kb.build import build as build_index
 from kb.build import check_corpus, resolve_build
+from kb.cli_check import check_command
+from kb.cli_ingest import add_command, import_command
 from kb.config import Settings
 from kb.errors import KBError
 from kb.files import storage_error
@@ -73,11 +75,7 @@ def _echo_json(data: Any) -> None:
 @click.pass_context
 def cli(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None, engine: str | None) -> None:
     """Evidence KB: search research claims and the sources that back them."""
-    settings = Settings.from_env()
-    if corpus_dir is not None and index_dir is None:
-        # Each corpus gets its own index beside it: corpus/ -> index/, my-kb/ -> my-kb-index/.
-        index_dir = corpus_dir.parent / ("index" if corpus_dir.name == "corpus" else f"{corpus_dir.name}-index")
-    settings = settings.with_dirs(corpus_dir, index_dir)
+    settings = Settings.from_env().for_folders(corpus_dir, index_dir)
     if engine is not None:
         settings = replace(settings, engine=engine.strip())
     check_engine(settings.engine)
@@ -298,24 +296,11 @@ def evidence_map(ctx: click.Context, rows: str, columns: str, as_json: bool) -> 
         click.echo(f"{row['label'][:27]:28}{counts}")
 
 
-def _register_optional_commands() -> None:
-    """Commands that live beside the core (ingestion, article checking) join the group here."""
-    try:
-        from kb.cli_ingest import add_command, import_command
-    except ImportError:  # pragma: no cover - only while a module is absent
-        pass
-    else:
-        cli.add_command(import_command, "import")
-        cli.add_command(add_command, "add")
-    try:
-        from kb.cli_check import check_command
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        cli.add_command(check_command, "check")
-
-
-_register_optional_commands()
+# Registered unconditionally: a broken dependency of one of these fails loudly at start-up
+# instead of silently removing the command.
+cli.add_command(import_command, "import")
+cli.add_command(add_command, "add")
+cli.add_command(check_command, "check")
 
 
 def main() -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 
 from kb.config import Settings
+from kb.corpus.importer import ImportReport
 from kb.ingest.detect import BINARY_FORMATS, FORMATS
-from kb.ingest.importer import ImportReport
 
 _SHOWN = 20  # items listed per category before "... and N more"
 
@@ -51,7 +51,7 @@ def import_command(ctx: click.Context, files: tuple[Path, ...], fmt: str | None,
         kb import scifact/corpus.jsonl --corpus-dir my-kb
         kb import paper.pdf --offline
     """
-    from kb.ingest.importer import import_files
+    from kb.corpus.importer import import_files
 
     settings: Settings = ctx.obj
     if corpus_dir is not None:
@@ -86,7 +86,7 @@ def add_command(ctx: click.Context, identifiers: tuple[str, ...], dry_run: bool,
     Example:
         kb add doi:10.1073/pnas.2305772120 pmid:29768149 openalex:W2741809807
     """
-    from kb.fetch import add_identifiers
+    from kb.corpus.identifiers import add_identifiers
 
     settings: Settings = ctx.obj
     if corpus_dir is not None:

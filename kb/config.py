@@ -100,6 +100,17 @@ class Settings:
             verifier=environ.get("KB_VERIFIER", "1").strip().lower() not in {"0", "false", "no", "off"},
         )
 
+    def for_folders(self, corpus_dir: Path | None, index_dir: Path | None) -> Settings:
+        """The copy the command line asks for (``--corpus-dir``, ``--index-dir``).
+
+        Each corpus gets its own index beside it unless one is named: corpus/ -> index/,
+        my-kb/ -> my-kb-index/, so two knowledge bases never share a build.
+        """
+        if corpus_dir is not None and index_dir is None:
+            name = "index" if corpus_dir.name == "corpus" else f"{corpus_dir.name}-index"
+            index_dir = corpus_dir.parent / name
+        return self.with_dirs(corpus_dir, index_dir)
+
     def with_dirs(self, corpus_dir: Path | None = None, index_dir: Path | None = None) -> Settings:
         """Return a copy pointing at another corpus and/or index folder."""
         return replace(

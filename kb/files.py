@@ -1,4 +1,5 @@
-"""File-system helpers shared by the build and the record store: file modes and storage errors.
+"""File-system helpers shared by the build, the record store and the fetch cache: atomic writes,
+file modes and storage errors.
 
 A full disk, a folder without write permission or a read-only mount is the operator's to fix, not
 a bug: ``storing`` turns those OSErrors into one ``StorageError`` line naming the path and the fix,
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,3 +86,25 @@ def new_file_mode() -> int:
     be readable like its neighbours, by a web server running as another user and by git.
     """
     return 0o666 & ~current_umask()
+
+
+def atomic_write(path: Path, text: str, retry: str = "the import") -> None:
+    """Replace *path* with *text* so readers see the old file or the new one, never a mix.
+
+    The temporary file sits in the same folder because ``os.replace`` is only atomic within
+    one file system; the fsync makes the bytes durable before the name points at them. *retry*
+    is what a storage error tells the user to run again once it is fixed.
+    """
+    with storing(path, retry):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            os.fchmod(handle, new_file_mode())  # mkstemp's 0600 would hide it from other users
+            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise

@@ -21,13 +21,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from kb.models import Claim, Source
+from kb.opened_build import OpenedBuild
 from kb.search import MatchSignals, Ranked
-
-if TYPE_CHECKING:
-    from kb.knowledge_base import KnowledgeBase
 
 _WORD = re.compile(r"[^\W_]+(?:[.\-][^\W_]+)*")
 _OPERATORS = {"and", "or", "not", "to"}
@@ -124,20 +121,20 @@ def rank(scores: dict[str, float], limit: int) -> list[tuple[str, float]]:
 
 
 class Matcher:
-    """Ranks a knowledge base's claims and sources for a free-text sentence."""
+    """Ranks a build's claims and sources for a free-text sentence."""
 
-    def __init__(self, kb: KnowledgeBase, fusion: Fusion = DEFAULT_FUSION,
+    def __init__(self, build: OpenedBuild, fusion: Fusion = DEFAULT_FUSION,
                  semantic: bool = True) -> None:
-        self.kb = kb
+        self.build = build
         self.fusion = fusion
         self.semantic = semantic  # use embeddings when the build has them
 
     def signals(self, sentence: str, sources: Sequence[str] = ()) -> MatchSignals:
         """What the engine's matching indexes say about *sentence* (see ``MatchSignals``)."""
-        vocabulary = self.kb.vocabulary
+        vocabulary = self.build.vocabulary
         found = {term.id for term, _, _ in vocabulary.find(sentence)}
         expansions = tuple(p for term_id in sorted(found) for p in vocabulary.phrases(term_id))
-        return self.kb.engine.match_signals(sentence, claim_limit=self.fusion.claim_depth,
+        return self.build.engine.match_signals(sentence, claim_limit=self.fusion.claim_depth,
                                             source_limit=self.fusion.depth,
                                             sources=tuple(sources), semantic=self.semantic,
                                             expansions=expansions)
@@ -149,13 +146,13 @@ class Matcher:
         return self.fusion
 
     def _claim_match(self, claim_id: str, score: float, mine: set[str]) -> ClaimMatch:
-        claim = self.kb.store.claim_by_id[claim_id]
+        claim = self.build.store.claim_by_id[claim_id]
         tags = {t for ids in claim.tags.values() for t in ids}
-        return ClaimMatch(claim, self.kb.store.source_by_id[claim.source_id], round(score, 4),
+        return ClaimMatch(claim, self.build.store.source_by_id[claim.source_id], round(score, 4),
                           tuple(sorted(mine & tags)))
 
     def _vocabulary_terms(self, sentence: str) -> set[str]:
-        return {t for ids in self.kb.vocabulary.match(sentence).values() for t in ids}
+        return {t for ids in self.build.vocabulary.match(sentence).values() for t in ids}
 
     def match_claims(self, sentence: str, limit: int = 10,
                      sources: Sequence[str] = ()) -> list[ClaimMatch]:
@@ -178,12 +175,17 @@ class Matcher:
         claim_scores = fuse_claims(signals, fusion)
         per_source: dict[str, list[tuple[str, float]]] = {}
         for claim_id, score in rank(claim_scores, len(claim_scores)):
-            source_id = self.kb.store.claim_by_id[claim_id].source_id
+            source_id = self.build.store.claim_by_id[claim_id].source_id
             if source_id in wanted:
                 kept = per_source.setdefault(source_id, [])
                 if len(kept) < self.fusion.claims_per_source:
                     kept.append((claim_id, score))
         mine = self._vocabulary_terms(sentence)
-        return [SourceMatch(self.kb.store.source_by_id[sid], round(score, 4),
+        return [SourceMatch(self.build.store.source_by_id[sid], round(score, 4),
                             tuple(self._claim_match(cid, s, mine) for cid, s in per_source.get(sid, ())))
                 for sid, score in ranked]
+
+
+def matcher_for(build: OpenedBuild) -> Matcher:
+    """The build's matcher, made on first use and shared by search and the checker."""
+    return build.derived("matcher", lambda: Matcher(build))

@@ -249,7 +249,8 @@ class CorpusProblem:
     message: str
     severity: Literal["error", "warning"] = "error"
     # An error no lenient build may skip: skipping it would serve the wrong record (a duplicate
-    # source key), so the build stops with CorpusError instead.
+    # source key), wrong tags (an unreadable vocabulary) or nothing (no corpus folder), so the
+    # build stops with CorpusError instead.
     fatal: bool = False
 
     def __str__(self) -> str:

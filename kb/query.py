@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the grammar lives with the engines that compile it
-    from kb.search.grammar import ParsedQuery
+    from kb.grammar import ParsedQuery
 
 SORTS: tuple[str, ...] = ("relevance", "evidence", "newest", "oldest")
 FILTER_KINDS: tuple[str, ...] = ("condition", "mechanism", "intervention", "design", "outcome")
@@ -36,7 +36,7 @@ class EngineQuery:
     """A search as an engine runs it: the text plus vocabulary analysis and resolved filters."""
 
     text: str
-    # The parsed query (kb.search.grammar); None reads *text* with the grammar and its caps.
+    # The parsed query (kb.grammar); None reads *text* with the grammar and its caps.
     parsed: ParsedQuery | None = None
     expansions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (term id, phrases) found in text
     filters: dict[str, tuple[str, ...]] = field(default_factory=dict)  # kind -> term ids (any of)

@@ -87,12 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from pathlib import Path
 
-    settings = Settings.from_env()
-    corpus_dir = Path(args.corpus_dir) if args.corpus_dir else None
-    index_dir = Path(args.index_dir) if args.index_dir else None
-    if corpus_dir is not None and index_dir is None:
-        index_dir = corpus_dir.parent / ("index" if corpus_dir.name == "corpus" else f"{corpus_dir.name}-index")
-    settings = settings.with_dirs(corpus_dir, index_dir)
+    settings = Settings.from_env().for_folders(Path(args.corpus_dir) if args.corpus_dir else None,
+                                               Path(args.index_dir) if args.index_dir else None)
     if args.engine is not None:
         settings = replace(settings, engine=args.engine.strip())
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -306,7 +306,7 @@ def test_text_without_sentences_gives_an_empty_result(kb):
 
 
 def test_check_article_is_the_facade(kb):
-    assert check_article("Ketamine improved depressive symptoms.", kb).to_dict()["claims"][0]["verdict"]
+    assert check_article("Ketamine improved depressive symptoms.", kb.build).to_dict()["claims"][0]["verdict"]
 
 
 # --- the JSON document and the reports -----------------------------------------------------

@@ -277,7 +277,7 @@ def test_the_checker_reports_the_placeholder_notice(kb):
 def test_a_regulatory_document_resolves_by_its_title(bundled):
     reference = entry("- FDA Approval Information for Spravato® (esketamine)")
     assert reference.year is None and reference.doi is None
-    resolved = resolve(reference, bundled)
+    resolved = resolve(reference, bundled.build)
     assert resolved.problem is None, resolved.detail
     assert resolved.resolved is not None and resolved.resolved.id in SPRAVATO_APPROVALS
     assert resolved.resolved.match == "title"
@@ -286,12 +286,12 @@ def test_a_regulatory_document_resolves_by_its_title(bundled):
 
 def test_an_access_date_is_no_publication_year(bundled):
     reference = entry("FDA approval information for Spravato (esketamine). Accessed 3 May 2024.")
-    resolved = resolve(reference, bundled)
+    resolved = resolve(reference, bundled.build)
     assert resolved.resolved is not None and resolved.resolved.id in SPRAVATO_APPROVALS
 
 
 def test_a_title_only_match_needs_the_year_it_gives(bundled):
-    resolved = resolve(entry("FDA Approval Information for Spravato (esketamine). 2010."), bundled)
+    resolved = resolve(entry("FDA Approval Information for Spravato (esketamine). 2010."), bundled.build)
     assert resolved.resolved is None and resolved.problem == "unresolved"
 
 
@@ -304,12 +304,12 @@ def test_a_title_only_match_needs_the_year_it_gives(bundled):
     "Esketamine nasal spray for depression: a review of trials",
 ])
 def test_title_only_matching_does_not_resolve_common_words(text, bundled):
-    resolved = resolve(entry(text), bundled)
+    resolved = resolve(entry(text), bundled.build)
     assert resolved.resolved is None, resolved.resolved
     assert resolved.problem == "unresolved"
 
 
 def test_title_only_matching_in_a_small_knowledge_base(kb):
-    found = resolve(entry("FDA approves new nasal spray medication for treatment-resistant depression"), kb)
+    found = resolve(entry("FDA approves new nasal spray medication for treatment-resistant depression"), kb.build)
     assert found.resolved is not None and found.resolved.id == "fda2019spravato"
-    assert resolve(entry("Ketamine for treatment-resistant depression"), kb).resolved is None
+    assert resolve(entry("Ketamine for treatment-resistant depression"), kb.build).resolved is None

@@ -21,7 +21,7 @@ from conftest import MINI_CORPUS
 from kb.build import build
 from kb.config import Settings
 from kb.corpus import summaries
-from kb.ingest.importer import import_files
+from kb.corpus.importer import import_files
 from kb.models import VERIFICATION_MARKS
 from kb.progress import progress_bars
 from kb.query import SearchPage, SearchRequest

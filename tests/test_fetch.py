@@ -16,8 +16,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from kb.config import Settings
+from kb.corpus.identifiers import add_identifiers, parse_identifier
 from kb.errors import BadRequest, FetchError, NotFound
-from kb.fetch import add_identifiers, parse_identifier
 from kb.fetch.client import HttpClient, RateLimiter, retry_after
 
 FIXTURES = Path(__file__).parent / "data" / "fixtures"

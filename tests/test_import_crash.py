@@ -29,9 +29,9 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from kb.config import Settings
+from kb.corpus.importer import BATCH_THRESHOLD, import_files
 from kb.corpus.loader import corpus_fingerprint, load_corpus
 from kb.corpus.records import JOURNAL, LOCK_FILE, RAW_DIR, RECORDS_DIR, TEMP_SUFFIX
-from kb.ingest.importer import BATCH_THRESHOLD, import_files
 
 KB = [sys.executable, "-m", "kb"]
 DATA = Path(__file__).parent / "data"

@@ -8,7 +8,7 @@ import pytest
 
 from kb.errors import IngestError
 from kb.ingest import bibtex, crossref, csl_json, medline, openalex, pubmed_xml, ris, scifact
-from kb.ingest._common import normalize_pages, take_label
+from kb.ingest.common import normalize_pages, take_label
 from kb.ingest.detect import FORMATS, detect_format
 
 FIXTURES = Path(__file__).parent / "data" / "fixtures"

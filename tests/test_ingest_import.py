@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from kb.cli_ingest import import_command
 from kb.config import Settings
 from kb.corpus import records
+from kb.corpus.importer import BATCH_THRESHOLD, import_files
 from kb.corpus.loader import load_corpus
 from kb.errors import BadRequest, IngestError
 from kb.ingest import pubmed_xml, scifact
-from kb.ingest.importer import BATCH_THRESHOLD, import_files
 from kb.ingest.merge import SourceIndex, merge_sources
 from kb.models import Source
 
@@ -265,7 +265,7 @@ def test_a_damaged_or_inflating_gzip_is_refused_with_its_name(settings: Settings
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import gzip
 
-    from kb.ingest import importer
+    from kb.corpus import importer
 
     damaged = tmp_path / "broken.xml.gz"
     damaged.write_bytes(gzip.compress(b"<PubmedArticleSet>" * 1000)[:40])

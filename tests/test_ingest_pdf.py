@@ -18,9 +18,9 @@ from pypdf import PdfReader, PdfWriter
 from kb.cli_ingest import import_command
 from kb.config import Settings
 from kb.corpus import records
+from kb.corpus.importer import import_files
 from kb.corpus.loader import load_corpus
 from kb.ingest import pdf
-from kb.ingest.importer import import_files
 
 DATA = Path(__file__).parent / "data"
 TRIAL = (DATA / "pdf" / "trial.txt").read_text(encoding="utf-8")

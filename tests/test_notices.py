@@ -20,10 +20,10 @@ from kb.build import build
 from kb.check.report import to_html
 from kb.check.verified import decide_verified, is_retracted, judge, verified_citation_check
 from kb.config import Settings
+from kb.corpus.importer import import_files
 from kb.corpus.records import StoredRecord, record_from_dict
 from kb.errors import BadQuery
 from kb.ingest import bibtex, crossref, medline, pubmed_xml
-from kb.ingest.importer import import_files
 from kb.knowledge_base import KnowledgeBase
 from kb.matching import ClaimMatch
 from kb.models import Notice, Source

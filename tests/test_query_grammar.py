@@ -1,4 +1,4 @@
-"""The query language (kb.search.grammar): parsing, caps, and what each operator does to results."""
+"""The query language (kb.grammar): parsing, caps, and what each operator does to results."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from kb import searching
 from kb.errors import BadQuery
+from kb.grammar import Clause, ParsedQuery, QueryLimits, parse
 from kb.knowledge_base import QUERY_FIELDS, KnowledgeBase
 from kb.query import SearchRequest
-from kb.search.grammar import Clause, ParsedQuery, QueryLimits, parse
 
 
 def test_words_phrases_and_operators_parse_into_clauses():
@@ -139,7 +140,7 @@ def test_a_prefix_that_stands_for_too_many_words_is_refused(kb, settings):
         parsed = parse("th*", limits=QueryLimits(max_expansion=1))
         request = SearchRequest(q="th*", parsed=parsed)
         with pytest.raises(BadQuery, match="more than 1 words in the index: type more letters"):
-            tight._search(request)
+            searching.run_search(tight.build, request)
     finally:
         tight.close()
 

@@ -19,9 +19,9 @@ import pytest
 
 from kb.config import Settings
 from kb.corpus import records
+from kb.corpus.importer import Importer, import_files
 from kb.corpus.loader import corpus_fingerprint, load_corpus
 from kb.errors import CorpusError
-from kb.ingest.importer import Importer, import_files
 from kb.ingest.medline import parse as parse_medline
 
 FIXTURES = Path(__file__).parent / "data" / "fixtures"

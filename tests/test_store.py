@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from kb import views
 from kb.knowledge_base import KnowledgeBase
 from kb.store import STORE_FILE, ClaimRows, Store, claim_facts, claim_ids, claim_source_ids
 
@@ -54,5 +55,5 @@ def test_a_damaged_store_says_to_rebuild(tmp_path: Path):
 def test_counts_and_maps_are_computed_once_per_build(kb: KnowledgeBase):
     first = kb.stats()
     assert kb.stats() == first and first["claims"] == len(kb.store.claims)
-    assert kb._tag_counts() is kb._tag_counts()  # cached: the claims are read once
+    assert views._tag_counts(kb.build) is views._tag_counts(kb.build)  # cached: the claims are read once
     assert kb.evidence_map() == kb.evidence_map()

@@ -93,7 +93,7 @@ def bundled(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _claim(kb: KnowledgeBase, text: str) -> dict:
-    result = check_article(text, kb, "text").to_dict()
+    result = check_article(text, kb.build, "text").to_dict()
     [claim] = [c for c in result["claims"] if c["checkworthy"]]
     return claim
 
@@ -116,7 +116,7 @@ def test_a_citation_to_an_unrelated_finding_does_not_back(bundled: KnowledgeBase
             "1. Zarate CA Jr, Singh JB, Carlson PJ, et al. A randomized trial of an N-methyl-D-aspartate "
             "antagonist in treatment-resistant major depression. Arch Gen Psychiatry. 2006;63(8):856-864. "
             "doi:10.1001/archpsyc.63.8.856\n")
-    result = check_article(text, bundled, "text").to_dict()
+    result = check_article(text, bundled.build, "text").to_dict()
     [claim] = [c for c in result["claims"] if c["checkworthy"]]
     assert claim["verdict"] != "supported"
     [check] = claim["citations"]
@@ -130,7 +130,7 @@ def test_without_the_verifier_the_lexical_rules_decide(tmp_path: Path) -> None:
     build(settings)
     kb = KnowledgeBase.open(settings)
     try:
-        result = check_article("Ketamine produced rapid antidepressant effects in depressed patients.", kb)
+        result = check_article("Ketamine produced rapid antidepressant effects in depressed patients.", kb.build)
         claims = [c for c in result.to_dict()["claims"] if c["checkworthy"]]
         assert claims and all(e["relation"] is None for c in claims for e in c["evidence"])
     finally:

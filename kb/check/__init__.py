@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kb.check.references import (
     Citation,
@@ -64,12 +64,10 @@ from kb.check.verified import VERIFIED, Judged, decide_verified, judge, verified
 from kb.check.worthiness import assess
 from kb.config import Settings
 from kb.errors import BadRequest, Busy, PayloadTooLarge
-from kb.matching import ClaimMatch
+from kb.matching import ClaimMatch, matcher_for
 from kb.models import Source
+from kb.opened_build import OpenedBuild
 from kb.verify import verifier_for
-
-if TYPE_CHECKING:
-    from kb.knowledge_base import KnowledgeBase
 
 __all__ = [
     "VERDICTS",
@@ -112,7 +110,7 @@ class CheckLimits:
 UNLIMITED = CheckLimits()
 
 
-def check_article(text: str, kb: KnowledgeBase, fmt_hint: str | None = None,
+def check_article(text: str, kb: OpenedBuild, fmt_hint: str | None = None,
                   limits: CheckLimits | None = None, exclude_retracted: bool = True) -> CheckResult:
     """Check every claim of an article against the knowledge base.
 
@@ -170,7 +168,7 @@ def _counts(sentences: list[SentenceResult], checker: _Checker) -> dict[str, int
 class _Checker:
     """One article's check: the state shared by its sentences (references, caches, problems)."""
 
-    def __init__(self, kb: KnowledgeBase, text: str, units: list[Unit], limits: CheckLimits = UNLIMITED,
+    def __init__(self, kb: OpenedBuild, text: str, units: list[Unit], limits: CheckLimits = UNLIMITED,
                  deadline: float | None = None, exclude_retracted: bool = True) -> None:
         self.kb = kb
         self.exclude_retracted = exclude_retracted
@@ -331,7 +329,7 @@ class _Checker:
         if not worth.checkworthy:
             return SentenceResult(checkworthy=False, category=None, verdict=None, reason=worth.reason, **base)
         sentence = profile(clean, self.vocabulary)
-        matches = self._shown(self.kb.match_claims(clean, limit=CANDIDATES))
+        matches = self._shown(matcher_for(self.kb).match_claims(clean, limit=CANDIDATES))
         seen = {m.claim.id for m in matches}
         verifier = self.verifier
         judged: dict[str, Judged] = {}
@@ -345,7 +343,7 @@ class _Checker:
         for ref_id in cited[:CITED_CHECKED]:
             reference = self.by_id[ref_id]
             source = self.kb.find_source(reference.resolved.id) if reference.resolved else None
-            own = self.kb.matcher.match_claims(clean, limit=CITED_CANDIDATES, sources=[source.id]) if source else []
+            own = matcher_for(self.kb).match_claims(clean, limit=CITED_CANDIDATES, sources=[source.id]) if source else []
             if verifier is not None:
                 fresh = self._on_topic(sentence, [m for m in own if m.claim.id not in judged])
                 judged.update((j.match.claim.id, j) for j in judge(verifier, clean, fresh))

@@ -6,7 +6,7 @@ The reference list is the text under a heading such as "References", "Bibliograp
 that, a trailing numbered list whose items look like references (a year, a DOI, "et al.").
 Numbered ("1.", "[1]"), Vancouver, APA and Markdown footnote ("[^1]: ...") entries are read.
 
-A reference resolves to a source by its DOI or PMID exactly (``KnowledgeBase.find_source``), else
+A reference resolves to a source by its DOI or PMID exactly (``OpenedBuild.find_source``), else
 by a fuzzy match (rapidfuzz) of the source's title inside the entry, confirmed by the first
 author's family name or the year, else by first author and year alone when one source fits. An
 entry that neither an author nor a year confirms (a regulatory document, a web page: "FDA Approval
@@ -37,9 +37,9 @@ from kb.check.segment import Unit
 from kb.check.worthiness import PLACEHOLDER_NOTICE
 from kb.citations import confirmed_identifiers, split_name, vancouver
 from kb.models import Source
+from kb.opened_build import OpenedBuild
 
 if TYPE_CHECKING:
-    from kb.knowledge_base import KnowledgeBase
     from kb.store import Store
 
 REFERENCE_HEADING = re.compile(
@@ -146,20 +146,9 @@ class _Known:
     acronyms: frozenset[str]
 
 
-_KNOWN_CACHE: dict[int, tuple[Store, tuple[_Known, ...]]] = {}
-_FREQUENCY_CACHE: dict[int, tuple[Store, Counter[str]]] = {}
-
-
-def _known_sources(store: Store) -> tuple[_Known, ...]:
+def _known_sources(kb: OpenedBuild) -> tuple[_Known, ...]:
     """Normalised titles and first authors of every source, computed once per build."""
-    cached = _KNOWN_CACHE.get(id(store))
-    if cached is not None and cached[0] is store:
-        return cached[1]
-    known = _index_sources(store)
-    if len(_KNOWN_CACHE) >= 4:  # a server swaps builds; keep only the last few
-        _KNOWN_CACHE.pop(next(iter(_KNOWN_CACHE)))
-    _KNOWN_CACHE[id(store)] = (store, known)
-    return known
+    return kb.derived("references: known sources", lambda: _index_sources(kb.store))
 
 
 def _index_sources(store: Store) -> tuple[_Known, ...]:
@@ -177,24 +166,21 @@ def _index_sources(store: Store) -> tuple[_Known, ...]:
     return tuple(known)
 
 
-def _title_frequency(store: Store) -> Counter[str]:
+def _title_frequency(kb: OpenedBuild) -> Counter[str]:
     """In how many source titles each normalised word occurs, computed once per build."""
-    cached = _FREQUENCY_CACHE.get(id(store))
-    if cached is not None and cached[0] is store:
-        return cached[1]
-    frequency: Counter[str] = Counter()
-    for known in _known_sources(store):
-        frequency.update(set(known.title.split()))
-    if len(_FREQUENCY_CACHE) >= 4:
-        _FREQUENCY_CACHE.pop(next(iter(_FREQUENCY_CACHE)))
-    _FREQUENCY_CACHE[id(store)] = (store, frequency)
-    return frequency
+    def count() -> Counter[str]:
+        frequency: Counter[str] = Counter()
+        for known in _known_sources(kb):
+            frequency.update(set(known.title.split()))
+        return frequency
+
+    return kb.derived("references: title frequency", count)
 
 
-def known_first_authors(kb: KnowledgeBase) -> set[str]:
+def known_first_authors(kb: OpenedBuild) -> set[str]:
     """Normalised first-author family names (and corporate acronyms) of every source."""
     found: set[str] = set()
-    for known in _known_sources(kb.store):
+    for known in _known_sources(kb):
         found.add(known.family.split(" ")[-1] if known.family else "")
         found.add(known.family)
         found |= known.acronyms
@@ -470,11 +456,11 @@ def _author_matches(known: _Known, name: str) -> bool:
             or (bool(known.family) and (known.family.endswith(" " + name) or name.endswith(known.family))))
 
 
-def by_author_year(kb: KnowledgeBase, name: str, year: int | None) -> Source | None:
+def by_author_year(kb: OpenedBuild, name: str, year: int | None) -> Source | None:
     """The one source whose first author is *name* (or its acronym) and whose year is *year*."""
     if year is None:
         return None
-    hits = [k.source for k in _known_sources(kb.store) if k.source.year == year and _author_matches(k, name)]
+    hits = [k.source for k in _known_sources(kb) if k.source.year == year and _author_matches(k, name)]
     return hits[0] if len(hits) == 1 else None
 
 
@@ -517,14 +503,14 @@ def _title_words(text: str) -> set[tuple[str, ...]]:
     return words
 
 
-def _by_title_only(reference: Reference, kb: KnowledgeBase) -> tuple[float, _Known] | None:
+def _by_title_only(reference: Reference, kb: OpenedBuild) -> tuple[float, _Known] | None:
     """The source whose title the entry names in other words, with its confidence, or None."""
     text = _ACCESSED.sub(" ", _URL.sub(" ", _DOI.sub(" ", reference.text)))
     words = _title_words(text)
     if len(words) <= TITLE_ONLY_WORDS:
         return None  # three words or fewer name a topic, not a document
-    known = _known_sources(kb.store)
-    frequency = _title_frequency(kb.store)
+    known = _known_sources(kb)
+    frequency = _title_frequency(kb)
     # Rare: in at most three titles, and in at most one in ten (in a small knowledge base most
     # words are in few titles, which says nothing).
     rare = max(1, min(3, len(known) // 10))
@@ -552,7 +538,7 @@ def _by_title_only(reference: Reference, kb: KnowledgeBase) -> tuple[float, _Kno
     return confidence, best
 
 
-def resolve(reference: Reference, kb: KnowledgeBase) -> Reference:
+def resolve(reference: Reference, kb: OpenedBuild) -> Reference:
     """*reference* with its knowledge-base source, or with the problem that prevents one."""
     text = reference.text
     placeholder = PLACEHOLDER.search(text)
@@ -566,7 +552,7 @@ def resolve(reference: Reference, kb: KnowledgeBase) -> Reference:
             if source is not None:
                 return replace(reference, resolved=resolved_source(source, kind, 1.0))
     entry = normalise(_URL.sub(" ", _DOI.sub(" ", text)))
-    known = _known_sources(kb.store)
+    known = _known_sources(kb)
     best: tuple[float, _Known] | None = None
     # partial_ratio aligns the shorter text inside the longer: a title inside an entry, or an entry
     # that shortens a long title. Short strings align by chance, so both must be long enough.

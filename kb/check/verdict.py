@@ -34,17 +34,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from kb.check.result import CitationCheck, Evidence, EvidenceSource
 from kb.check.terms import masked, most_specific
 from kb.citations import apa, confirmed_identifiers, short_authors, vancouver
 from kb.matching import ClaimMatch
 from kb.models import Claim, Source
+from kb.opened_build import OpenedBuild
 from kb.vocabulary import Vocabulary
-
-if TYPE_CHECKING:
-    from kb.knowledge_base import KnowledgeBase
 
 PARTIAL = 0.35  # share of the sentence the best claim must cover to count as evidence at all
 STRONG = 0.6  # share that makes it strong evidence
@@ -238,7 +235,7 @@ class Scorer:
         """(the claim's terms with their ancestors, the ancestors alone)."""
         cached = self._claim_terms.get(claim.id)
         if cached is None:
-            # A claim's tags already hold the terms its text names (kb.claims.tag_claim) plus the
+            # A claim's tags already hold the terms its text names (kb.corpus.claims.tag_claim) plus the
             # ones it inherits from its source, so its text need not be matched again here.
             own = {t for ids in claim.tags.values() for t in ids}
             ancestors: set[str] = set()
@@ -294,19 +291,9 @@ class Scorer:
         return sorted(scored, key=lambda s: (-s.coverage, not s.agrees))
 
 
-_SCORERS: dict[int, tuple[object, Scorer]] = {}
-
-
-def scorer_for(kb: KnowledgeBase) -> Scorer:
-    """The scorer of a build, kept while the build is served so its per-claim caches pay off."""
-    cached = _SCORERS.get(id(kb.store))
-    if cached is not None and cached[0] is kb.store:
-        return cached[1]
-    if len(_SCORERS) >= 4:  # a server swaps builds; keep only the last few
-        _SCORERS.pop(next(iter(_SCORERS)))
-    scorer = Scorer(kb.vocabulary)
-    _SCORERS[id(kb.store)] = (kb.store, scorer)
-    return scorer
+def scorer_for(kb: OpenedBuild) -> Scorer:
+    """The scorer of a build, kept while the build is open so its per-claim caches pay off."""
+    return kb.derived("verdict scorer", lambda: Scorer(kb.vocabulary))
 
 
 @dataclass(frozen=True, slots=True)

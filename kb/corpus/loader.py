@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from kb.claims import claims_from_abstract, claims_from_full_text, claims_from_items
-from kb.corpus import summaries
+from kb.corpus import records, summaries
+from kb.corpus.claims import claims_from_abstract, claims_from_full_text, claims_from_items
 from kb.corpus.records import recover as recover_records
 from kb.ids import normalize_doi
 from kb.ingest import ParseResult, bibtex
@@ -46,8 +46,8 @@ def corpus_files(corpus_dir: Path) -> Iterator[Path]:
         yield vocabulary
     yield from sorted((corpus_dir / REFERENCES_DIR).rglob("*.bib"))
     yield from sorted((corpus_dir / SUMMARIES_DIR).rglob("*.md"))
-    records = corpus_dir / RECORDS_DIR
-    yield from sorted(p for p in records.glob("*") if p.suffix in {".json", ".jsonl"})
+    folder = corpus_dir / RECORDS_DIR
+    yield from sorted(p for p in folder.glob("*") if p.suffix in {".json", ".jsonl"})
 
 
 def corpus_fingerprint(corpus_dir: Path) -> str:
@@ -59,20 +59,13 @@ def corpus_fingerprint(corpus_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def _record_parser() -> Callable[[str, str], ParseResult] | None:
-    try:
-        from kb.corpus import records
-    except ImportError:  # a corpus without imported records needs no record reader
-        return None
-    return records.parse
-
-
 def load_corpus(corpus_dir: Path, progress: Callable[[str, int], None] | None = None) -> Corpus:
     """Parse, validate, merge and tag everything under *corpus_dir*."""
     corpus = Corpus()
     if not corpus_dir.is_dir():
         corpus.problems.append(CorpusProblem(str(corpus_dir), None, "corpus folder does not exist; "
-                                             "pass --corpus-dir or create it (see corpus/README.md)"))
+                                             "pass --corpus-dir or create it (see corpus/README.md)",
+                                             fatal=True))
         return corpus
     recover_records(corpus_dir)  # finish or undo an import a crash interrupted, before reading
 
@@ -81,16 +74,17 @@ def load_corpus(corpus_dir: Path, progress: Callable[[str, int], None] | None = 
 
     vocab, problems = Vocabulary.load(corpus_dir / VOCABULARY_FILE, VOCABULARY_FILE)
     corpus.vocabulary = vocab
-    corpus.problems.extend(problems)
+    # A vocabulary error is fatal: tagging every claim with a partly read vocabulary would
+    # serve wrong tags everywhere, where a bad entry elsewhere only loses that entry.
+    corpus.problems.extend(replace(p, fatal=True) if p.severity == "error" else p for p in problems)
 
     parsed = ParseResult()
     for path in sorted((corpus_dir / REFERENCES_DIR).rglob("*.bib")):
         parsed.extend(bibtex.parse(path.read_text(encoding="utf-8"), rel(path)))
-    read_record = _record_parser()
     records_dir = corpus_dir / RECORDS_DIR
-    if read_record and records_dir.is_dir():
+    if records_dir.is_dir():
         for path in sorted(p for p in records_dir.glob("*") if p.suffix in {".json", ".jsonl"}):
-            parsed.extend(read_record(path.read_text(encoding="utf-8"), rel(path)))
+            parsed.extend(records.parse(path.read_text(encoding="utf-8"), rel(path)))
     corpus.problems.extend(parsed.problems)
     aliases: dict[str, str] = {}
     sources = _merge_duplicates(parsed.sources, corpus.problems, aliases)

@@ -57,10 +57,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kb.errors import CorpusError
-from kb.files import new_file_mode, storing
+from kb.files import atomic_write, new_file_mode, storing
 from kb.ids import is_source_id, normalize_doi, normalize_pmcid, normalize_pmid
 from kb.ingest import ParseResult
-from kb.ingest._common import load_json
+from kb.ingest.common import load_json
 from kb.models import TAG_KINDS, VERIFICATION_MARKS, CorpusProblem, Notice, Provenance, Source
 
 SCHEMA = 1
@@ -327,27 +327,6 @@ def _paragraph(value: Any) -> tuple[str, int, int, str]:
             return str(value.get("section", "")), page, number, str(value.get("text", ""))
     raise ValueError(f"full-text paragraph {str(value)[:80]!r} is not {{'section', 'page', 'paragraph', "
                      "'text'}} with whole-number page and paragraph")
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Replace *path* with *text* so readers see the old file or the new one, never a mix.
-
-    The temporary file sits in the same folder because ``os.replace`` is only atomic within
-    one file system; the fsync makes the bytes durable before the name points at them.
-    """
-    with storing(path, RETRY):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            os.fchmod(handle, new_file_mode())  # mkstemp's 0600 would hide it from other users
-            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -20,8 +20,8 @@ import requests
 
 from kb import __version__
 from kb.config import Settings
-from kb.corpus.records import atomic_write
 from kb.errors import FetchError, NotFound
+from kb.files import atomic_write
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Parameters that identify the caller rather than the record; left out of cache keys.

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from kb.ingest import ParseResult
-from kb.ingest._common import BIBLIOGRAPHIC_FIELDS, read_json, verified_marks
+from kb.ingest.common import BIBLIOGRAPHIC_FIELDS, read_json, verified_marks
 from kb.ingest.csl_json import add_items
 from kb.ingest.notices import crossref_notices
 from kb.models import CorpusProblem, merge_notices

@@ -14,7 +14,7 @@ from typing import Any
 
 from kb.ids import normalize_doi, normalize_pmcid, normalize_pmid
 from kb.ingest import ParseResult
-from kb.ingest._common import (
+from kb.ingest.common import (
     KeyAllocator,
     add_with_unique_key,
     clean,

@@ -23,7 +23,7 @@ from kb.ingest import (
     ris,
     scifact,
 )
-from kb.ingest._common import load_json
+from kb.ingest.common import load_json
 
 # Format name -> parser. The names are what ``kb import --format`` accepts.
 FORMATS: dict[str, Parser] = {

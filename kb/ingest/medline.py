@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from kb.ids import normalize_doi, normalize_pmcid, normalize_pmid
 from kb.ingest import ParseResult
-from kb.ingest._common import (
+from kb.ingest.common import (
     BIBLIOGRAPHIC_FIELDS,
     clean,
     iter_lines,

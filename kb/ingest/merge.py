@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from rapidfuzz import fuzz
 
-from kb.ingest._common import ascii_fold
+from kb.ingest.common import ascii_fold
 from kb.models import VERIFICATION_MARKS, Source, merge_notices
 
 TITLE_THRESHOLD = 93.0  # token_sort_ratio (0-100) above which two titles are one title

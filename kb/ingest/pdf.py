@@ -3,7 +3,7 @@
 Unlike the other parsers this one reads bytes (a PDF is binary) and is called by the importer
 directly, not through ``kb.ingest.detect.FORMATS``. It stays pure: no disk, no network. The
 importer may then replace the metadata with the Crossref record of the DOI found here
-(``kb.ingest.importer``); offline, the PDF's own metadata stays, marked unverified.
+(``kb.corpus.importer``); offline, the PDF's own metadata stays, marked unverified.
 
 Text comes from pypdf's text layer, page by page. A paragraph ends at a blank line, or at a line
 ending a sentence that is clearly shorter than the page's usual line; lines inside a paragraph
@@ -33,7 +33,7 @@ from typing import Any
 
 from kb.ids import normalize_doi
 from kb.ingest import ParseResult
-from kb.ingest._common import clean, person_from_display, source_key, year_from
+from kb.ingest.common import clean, person_from_display, source_key, year_from
 from kb.models import CorpusProblem, Provenance, Source
 
 MAX_PDF_BYTES = 64 * 1024 * 1024

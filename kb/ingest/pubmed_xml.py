@@ -18,7 +18,7 @@ from defusedxml.ElementTree import DefusedXMLParser
 
 from kb.ids import normalize_doi, normalize_pmcid, normalize_pmid
 from kb.ingest import ParseResult
-from kb.ingest._common import (
+from kb.ingest.common import (
     BIBLIOGRAPHIC_FIELDS,
     KeyAllocator,
     clean,

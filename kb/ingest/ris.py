@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from kb.ids import normalize_doi, normalize_pmcid, normalize_pmid
 from kb.ingest import ParseResult
-from kb.ingest._common import (
+from kb.ingest.common import (
     clean,
     iter_lines,
     join_sections,

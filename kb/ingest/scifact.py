@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from kb.ingest import ParseResult
-from kb.ingest._common import clean, iter_lines, join_sections, load_json, problem, sections_from_sentences
+from kb.ingest.common import clean, iter_lines, join_sections, load_json, problem, sections_from_sentences
 from kb.models import CorpusProblem, Provenance, Source
 
 ID_PREFIX = "scifact-"

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from kb import grammar
 from kb.errors import BadQuery
 from kb.models import TAG_KINDS
 from kb.query import EngineQuery
-from kb.search import grammar
 from kb.search.analysis import index_terms
 from kb.search.claimindex import STANCES, ClaimIndex, Floats, Ints, Mask
 from kb.search.weights import (

@@ -34,10 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kb import grammar
 from kb.errors import BadQuery, Busy, IndexUnavailable
 from kb.models import TAG_KINDS, Claim, Source
 from kb.query import EngineHit, EngineQuery, EngineResult
-from kb.search import MatchSignals, grammar, matchindex
+from kb.search import MatchSignals, matchindex
 from kb.search import semantic as semantic_module
 from kb.search.analysis import index_terms
 from kb.search.claimindex import terms_text

@@ -30,11 +30,12 @@ from whoosh.analysis import (
 from whoosh.fields import ID, KEYWORD, NUMERIC, TEXT, Schema
 from whoosh.support.charset import accent_map
 
+from kb import grammar
 from kb.errors import BadQuery
 from kb.models import TAG_KINDS, Claim, Source
 from kb.parallel import beside
 from kb.query import EngineHit, EngineQuery, EngineResult
-from kb.search import MatchSignals, array_search, claimindex, grammar, matchindex
+from kb.search import MatchSignals, array_search, claimindex, matchindex
 from kb.search import semantic as semantic_module
 from kb.search.analysis import index_terms
 from kb.search.weights import (
@@ -282,7 +283,7 @@ class WhooshEngine:
 
     def _text_query(self, searcher: object, q: EngineQuery, boosts: dict[str, float],
                     tag_field: str | None) -> query.Query | None:
-        """Compile the parsed query (kb.search.grammar) into a Whoosh query over *boosts*' fields.
+        """Compile the parsed query (kb.grammar) into a Whoosh query over *boosts*' fields.
 
         Prefix and fuzzy terms are expanded here, against this index's own word list, so their
         cost is the number of index words they stand for; past ``limits.max_expansion`` the

@@ -10,7 +10,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from kb.config import Settings
-from kb.web import api, feeds, ops, pages  # noqa: F401  # feeds adds /search.atom to pages
+from kb.web import api, api_sources, checker, feeds, ops, pages  # noqa: F401  # feeds adds /search.atom to pages
 from kb.web.admission import install_admission
 from kb.web.errors import register_error_handlers
 from kb.web.inputs import KBRequest, check_text_encoding
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(ops.bp, url_prefix="/api/v1")
-    _register_optional_blueprints(app)
+    _register_blueprints(app)
     register_error_handlers(app)
     install_rate_limits(app, settings)
 
@@ -85,17 +85,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-def _register_optional_blueprints(app: Flask) -> None:
-    """Blueprints that live beside the core (article checker, write API) join here."""
-    try:
-        from kb.web import api_sources
-    except ImportError:  # pragma: no cover - only while a module is absent
-        pass
-    else:
-        app.register_blueprint(api_sources.bp, url_prefix="/api/v1")
-    try:
-        from kb.web import checker
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        checker.register(app)
+def _register_blueprints(app: Flask) -> None:
+    """The article checker and the write API, registered unconditionally: a broken dependency
+    of either fails at start-up instead of silently removing the endpoints."""
+    app.register_blueprint(api_sources.bp, url_prefix="/api/v1")
+    checker.register(app)

@@ -46,7 +46,7 @@ def add_sources() -> tuple[dict[str, Any], int]:
     if len(identifiers) > MAX_IDENTIFIERS:
         raise BadRequest(f"{len(identifiers)} identifiers; send at most {MAX_IDENTIFIERS} a request")
     dry_run = _flag("dry_run", request.args.get("dry_run", ""))
-    from kb.fetch import add_identifiers
+    from kb.corpus.identifiers import add_identifiers
 
     report = add_identifiers(identifiers, settings, dry_run=dry_run)
     changed = bool(report.added or report.merged) and not dry_run

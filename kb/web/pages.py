@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from cachetools import LRUCache
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
@@ -253,24 +253,23 @@ def run_search(kb: KnowledgeBase, args: Mapping[str, Sequence[str]], *, everythi
 class _RenderedPages:
     """A small thread-safe LRU of rendered search pages, keyed by build and query string."""
 
+    MOST = 512  # rendered pages kept at most, whatever the search cache's size
+
     def __init__(self) -> None:
-        self._pages: OrderedDict[tuple[object, bytes], str] = OrderedDict()
-        self._lock = threading.Lock()
+        self._pages: LRUCache[tuple[object, bytes], str] = LRUCache(self.MOST)
+        self._lock = threading.Lock()  # cachetools' LRU is not thread-safe
 
     def get(self, key: tuple[object, bytes]) -> str | None:
         with self._lock:
-            html = self._pages.get(key)
-            if html is not None:
-                self._pages.move_to_end(key)
-            return html
+            return self._pages.get(key)
 
     def put(self, key: tuple[object, bytes], html: str, capacity: int) -> None:
         if capacity <= 0:
             return
         with self._lock:
             self._pages[key] = html
-            while len(self._pages) > min(capacity, 512):
-                self._pages.popitem(last=False)
+            while len(self._pages) > min(capacity, self.MOST):
+                self._pages.popitem()  # the least recently used
 
 
 _RENDERED = _RenderedPages()

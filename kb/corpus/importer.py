@@ -28,8 +28,11 @@ from kb.config import Settings
 from kb.corpus import records as record_store
 from kb.corpus.records import StoredRecord
 from kb.errors import BadRequest, IngestError, KBError
+from kb.fetch import crossref as crossref_service
+from kb.fetch.client import HttpClient
 from kb.ingest import ParseResult, bibtex, pdf
-from kb.ingest._common import KeyAllocator, unique_key
+from kb.ingest import crossref as crossref_format
+from kb.ingest.common import KeyAllocator, unique_key
 from kb.ingest.detect import BINARY_FORMATS, FORMATS, PDF_MAGIC, RAW_EXTENSIONS, detect_format
 from kb.ingest.merge import SourceIndex, merge_sources
 from kb.models import CorpusProblem, Provenance, Source
@@ -364,10 +367,6 @@ def _metadata_by_doi(result: ParseResult, settings: Settings, origin: str) -> No
     failure (offline, unknown DOI, a service down) keeps the PDF's metadata, marked unverified,
     with a warning: the paper still imports.
     """
-    from kb.fetch import crossref as crossref_service  # kb.fetch imports this module
-    from kb.fetch.client import HttpClient
-    from kb.ingest import crossref as crossref_format
-
     for index, source in enumerate(result.sources):
         if not source.doi:
             continue
