@@ -123,6 +123,28 @@ def test_without_metadata_the_first_page_gives_the_title():
     assert source.authors == () and source.year is None
 
 
+def test_a_real_two_column_paper_reads_by_section_without_ligatures_or_page_numbers():
+    # A publisher's PDF (ACL Anthology N18-3011, CC BY 4.0; tests/data/pdf/README.md): pdfTeX,
+    # two columns, ligatures, page numbers in the margin and numbered headings.
+    real = (DATA / "pdf" / "N18-3011-trimmed.pdf").read_bytes()
+    result = pdf.parse(real, "N18-3011-trimmed.pdf")
+    assert result.problems == []
+    (source,) = result.sources
+    assert source.title == "Construction of the Literature Graph in Semantic Scholar"
+    assert source.authors[0] == "Ammar, Waleed" and source.year == 2018 and source.doi == ""
+    assert source.verification["title"] == "unverified"
+    places = [(section, page) for section, page, _, _ in source.full_text]
+    # The introduction on page 1 is not read as the abstract, nor "4 Entity Extraction and
+    # Linking" on page 2 as the results before it; "6 Conclusion and Future Work" is found.
+    assert [place for place in places if place[1] == 1] == [("abstract", 1)]
+    assert places.count(("results", 2)) == 1 and ("conclusion", 3) in places
+    texts = [source.abstract, *(text for *_, text in source.full_text)]
+    assert "published scientific literature" in source.abstract
+    assert not any(ligature in text for text in texts for ligature in "\ufb00\ufb01\ufb02\ufb03\ufb04")
+    assert not any(text.strip().isdigit() for text in texts)  # page numbers are no paragraphs
+    assert not any("Frustratingly easy" in text for text in texts)  # nothing after References
+
+
 def test_import_offline_makes_claims_located_by_page_and_paragraph(settings, tmp_path):
     path = _write(tmp_path, "paper.pdf", _pdf(TRIAL, INFO))
     report = import_files([path], settings, progress=False)

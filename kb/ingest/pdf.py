@@ -63,6 +63,13 @@ _NUMBERING = r"(?:(?:\d{1,2}(?:\.\d{1,2})*|[IVX]{1,4})[.)]?\s+)?"
 _HEADING = re.compile(
     rf"^{_NUMBERING}(?P<name>{'|'.join(sorted(map(re.escape, [*_SECTION_NAMES, *_END_NAMES]), key=len, reverse=True))})"
     r"\s*(?P<sep>[:.\u2014]|\s-\s)?\s*(?P<rest>.*)$", re.IGNORECASE)
+# "2 Structure of the Graph", "IV. Experimental Setup": a numbered top-level heading; the words
+# after the number are a title (capitalised, no sentence punctuation), not a numbered list item.
+_NUMBERED_HEADING = re.compile(r"^(?:\d{1,2}|[IVX]{1,4})\.?\s+(?P<title>[A-Z][^.:;!?]{2,80})$")
+_PAGE_NUMBER = re.compile(r"^\d{1,4}$")
+# Typeset ligatures ("scientiﬁc") as the letters they join, so words match when searched.
+_LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi",
+                            "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st"})
 _DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?:][\"')\]\u201d]?$")
 _UNHELPFUL_TITLE = re.compile(r"^(?:microsoft word|untitled|document\d*|.*\.(?:docx?|tex|pdf|dvi))\b",
@@ -116,7 +123,7 @@ def read_pdf(data: bytes, origin: str) -> PdfText | CorpusProblem:
                 found.truncated = (f"read the first {MAX_PAGES} of {found.total_pages} pages (the limit); "
                                    "the rest was left out; split the PDF to import more")
                 break
-            text = page_text(page)
+            text = page_text(page).translate(_LIGATURES)
             if size + len(text) > MAX_TEXT_CHARS:
                 found.truncated = (f"stopped at page {number} of {found.total_pages}: the text passed "
                                    f"{MAX_TEXT_CHARS:,} characters (the limit); the rest was left out")
@@ -221,16 +228,35 @@ def _joined(lines: list[str]) -> str:
 
 
 def _heading(line: str) -> tuple[str | None, str] | None:
-    """(section or None for an unkept one, text after the heading) when *line* opens a section."""
-    match = _HEADING.match(line.strip())
+    """(section or None for an unkept one, text after the heading) when *line* opens a section.
+
+    >>> _heading("6 Conclusion and Future Work"), _heading("2 Structure of The Literature Graph")
+    (('conclusion', ''), (None, ''))
+    >>> _heading("Results were mixed"), _heading("2 Patients were excluded because they had")
+    (None, None)
+    """
+    line = line.strip()
+    match = _HEADING.match(line)
+    numbered = _NUMBERED_HEADING.match(line)
+    titled = numbered is not None and _reads_as_title(numbered.group("title"))
     if not match:
-        return None
+        # A numbered section this reader does not name ("4 Entity Extraction and Linking") ends
+        # the one before it, so its text is not read as that section's.
+        return (None, "") if titled else None
     name, rest = match.group("name").lower(), match.group("rest").strip()
     if rest and not match.group("sep"):
-        return None  # "Results were ..." is a sentence, not a heading; "Results: ..." is one
+        if not titled:
+            return None  # "Results were ..." is a sentence, not a heading; "Results: ..." is one
+        rest = ""  # "6 Conclusion and Future Work": the words after the name are the heading's
     if name in _END_NAMES:
         return "", rest
     return _SECTION_NAMES[name], rest
+
+
+def _reads_as_title(text: str) -> bool:
+    """Up to ten words, every word of four letters or more capitalised: a heading, not a sentence."""
+    words = re.findall(r"[^\W\d_][\w'-]*", text)
+    return 1 <= len(words) <= 10 and all(w[0].isupper() for w in words if len(w) >= 4)
 
 
 def sections(pages: list[str]) -> list[tuple[str, int, int, str]]:
@@ -254,8 +280,8 @@ def sections(pages: list[str]) -> list[tuple[str, int, int, str]]:
                     return found  # the back matter: nothing after it is read
                 current = section
                 text = rest
-            if not text:
-                continue
+            if not text or _PAGE_NUMBER.match(text):
+                continue  # a page number printed in the margin is no paragraph
             paragraph_number += 1
             if current in KEPT_SECTIONS and len(text) >= 3:
                 found.append((current, page_number, paragraph_number, text))
