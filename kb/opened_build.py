@@ -40,6 +40,7 @@ class OpenedBuild:
             manifest = read_manifest(build_dir)
         self.manifest = manifest
         self.name: str = str(manifest.get("build") or (build_dir.name if build_dir else ""))
+        self.closed = False  # set by close()
         self._derived: dict[str, Any] = {}
         # Reentrant: one derived value may be computed from another (a source index from which
         # title frequencies are counted) on the same thread.
@@ -62,6 +63,7 @@ class OpenedBuild:
         """Close the engine and the store; what was derived from them goes with them."""
         with self._derived_lock:
             self._derived.clear()
+            self.closed = True
         self.engine.close()
         self.store.close()
 

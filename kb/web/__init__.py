@@ -15,7 +15,7 @@ from kb.web.admission import install_admission
 from kb.web.errors import register_error_handlers
 from kb.web.inputs import KBRequest, check_text_encoding
 from kb.web.limits import install_rate_limits
-from kb.web.state import AppState
+from kb.web.state import AppState, install_release
 
 log = logging.getLogger("kb.requests")
 
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + 64 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep "ok" first, as documented
     app.extensions["kb_state"] = AppState(settings)
+    install_release(app)
     app.extensions["kb_settings"] = settings
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import current_app
+from flask import Flask, current_app, g, has_request_context
 
 from kb.build import CURRENT, ServedBuild, build_signature, served_build
 from kb.config import Settings
@@ -26,7 +27,6 @@ from kb.search import published_build
 
 log = logging.getLogger("kb.web")
 
-SUPERSEDED_CLOSE_S = 120.0  # seconds a replaced build stays open for the requests holding it
 RECHECK_SECONDS = 2.0  # how often requests stat the open build's files (microseconds per check)
 
 
@@ -44,6 +44,11 @@ class AppState:
     suspect: bool = False  # its files changed: reopen (and verify) before serving it again
     # Given to each KnowledgeBase opened (KnowledgeBase.search_gate): admission's search slot.
     search_gate: Callable[[], AbstractContextManager[object]] = nullcontext
+    # Requests holding each KnowledgeBase (acquire/release); a superseded one waits in
+    # `retired` until its last request ends, then its files, searchers and connections close.
+    readers: Counter[KnowledgeBase] = field(default_factory=Counter)
+    retired: set[KnowledgeBase] = field(default_factory=set)
+    readers_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _pointer(self) -> Path:
         return self.settings.index_dir / CURRENT
@@ -114,12 +119,43 @@ class AppState:
                 superseded = self.kb
                 self.kb, self.pointer_mtime, self.suspect = opened, stamp, False
                 if superseded is not None:
-                    # Requests that got the old build finish with it (every request is bounded
-                    # well under this); then its files, searchers and database connections go.
-                    closer = threading.Timer(SUPERSEDED_CLOSE_S, superseded.close)
-                    closer.daemon = True
-                    closer.start()
+                    self._retire(superseded)
             return self.kb
+
+    def acquire(self, verify: bool = False) -> KnowledgeBase:
+        """The current KnowledgeBase, held for a request until ``release``: it stays open while held.
+
+        The check that it is still current and the count are one step under ``readers_lock``, and
+        a swap retires the old one under the same lock, so a build is never closed under a request
+        that got it.
+        """
+        while True:
+            kb = self.knowledge_base(verify)
+            with self.readers_lock:
+                if kb is self.kb:
+                    self.readers[kb] += 1
+                    return kb
+            # a newer build was swapped in meanwhile: take that one
+
+    def release(self, kb: KnowledgeBase) -> None:
+        """A request is done with *kb*; the last one done with a superseded build closes it."""
+        with self.readers_lock:
+            self.readers[kb] -= 1
+            if self.readers[kb] > 0:
+                return
+            del self.readers[kb]
+            if kb not in self.retired:
+                return
+            self.retired.discard(kb)
+        kb.close()
+
+    def _retire(self, kb: KnowledgeBase) -> None:
+        with self.readers_lock:
+            if self.readers[kb] > 0:
+                self.retired.add(kb)  # closed by the release of its last request
+                return
+            self.readers.pop(kb, None)
+        kb.close()
 
 
 def state() -> AppState:
@@ -127,4 +163,20 @@ def state() -> AppState:
 
 
 def knowledge_base() -> KnowledgeBase:
-    return state().knowledge_base()
+    """The KnowledgeBase a request reads: the same object for the whole request, held until it ends."""
+    if not has_request_context():
+        return state().knowledge_base()
+    held: KnowledgeBase | None = g.get("kb_held")
+    if held is None:
+        held = state().acquire()
+        g.kb_held = held
+    return held
+
+
+def install_release(app: Flask) -> None:
+    """Release each request's KnowledgeBase when the request ends (see ``AppState.acquire``)."""
+    @app.teardown_request
+    def _release(_error: BaseException | None) -> None:
+        held: KnowledgeBase | None = g.pop("kb_held", None)
+        if held is not None:
+            app.extensions["kb_state"].release(held)
