@@ -1,9 +1,10 @@
 """The article checker: map every claim in a draft to the sources that back it.
 
-``check_article(text, kb)`` reads plain text, Markdown or HTML, cuts it into sentences, headings and
-list items (``segment``), decides which make a checkable factual claim (``worthiness``), reads the
+``check_article(text, build)`` (an ``OpenedBuild``; ``KnowledgeBase.check`` passes its own)
+reads plain text, Markdown or HTML, cuts it into sentences, headings and list items
+(``segment``), decides which make a checkable factual claim (``worthiness``), reads the
 reference list and inline citations and resolves them to sources (``references``), finds each
-claim's evidence with the knowledge base's one matcher and gives it a verdict (``verdict``), and
+claim's evidence with the build's one matcher and gives it a verdict (``verdict``), and
 checks that each cited source backs the sentence citing it. ``report`` renders the result as
 Markdown or HTML; ``CheckResult.to_dict`` is the JSON document.
 
@@ -112,7 +113,7 @@ UNLIMITED = CheckLimits()
 
 def check_article(text: str, kb: OpenedBuild, fmt_hint: str | None = None,
                   limits: CheckLimits | None = None, exclude_retracted: bool = True) -> CheckResult:
-    """Check every claim of an article against the knowledge base.
+    """Check every claim of an article against the opened build *kb* (``KnowledgeBase.build``).
 
     *fmt_hint* is "text", "markdown", "html", a MIME type or a file name; None detects it.
     *limits* caps the work (default: the settings' caps); a capped check returns the part it
